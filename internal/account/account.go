@@ -1,0 +1,174 @@
+package account
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+// Errors for bad account input.
+var (
+	ErrBadName     = errors.New("user name must be 1-64 characters of letters, digits and . _ - +")
+	ErrBadExt      = errors.New("extension must be 2-15 digits")
+	ErrBadPassword = errors.New("password must be 6-128 characters")
+)
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
+	extRE  = regexp.MustCompile(`^[0-9]{2,15}$`)
+)
+
+// HA1 computes the digest HA1 = H(username:realm:password) for MD5 and SHA-256.
+func HA1(user, realm, password string) (md5hex, sha256hex string) {
+	in := user + ":" + realm + ":" + password
+	m := md5.Sum([]byte(in))
+	s := sha256.Sum256([]byte(in))
+	return hex.EncodeToString(m[:]), hex.EncodeToString(s[:])
+}
+
+// NewUser validates input and builds a store.User holding only HA1 values.
+func NewUser(name, ext, realm, password string, now time.Time) (store.User, error) {
+	if !nameRE.MatchString(name) {
+		return store.User{}, fmt.Errorf("%q: %w", name, ErrBadName)
+	}
+	if ext != "" && !extRE.MatchString(ext) {
+		return store.User{}, fmt.Errorf("%q: %w", ext, ErrBadExt)
+	}
+	if len(password) < 6 || len(password) > 128 {
+		return store.User{}, ErrBadPassword
+	}
+	u := store.User{Name: name, Ext: ext, Realm: realm, Created: now}
+	u.HA1MD5, u.HA1SHA256 = HA1(name, realm, password)
+	if ext != "" {
+		u.ExtHA1MD5, u.ExtHA1SHA256 = HA1(ext, realm, password)
+	}
+	return u, nil
+}
+
+// Entry is what the directory knows of one login name (user name or extension).
+type Entry struct {
+	User              string // canonical user name (the address of record)
+	HA1MD5, HA1SHA256 string
+}
+
+// Directory is an in-memory index of users by name and extension.
+type Directory struct {
+	users store.Users
+	log   *slog.Logger
+	realm string
+
+	snap atomic.Pointer[map[string]Entry]
+	ver  atomic.Int64
+
+	mu        sync.Mutex // serializes reloads
+	lastCheck atomic.Int64
+}
+
+// NewDirectory loads all users from st.
+func NewDirectory(ctx context.Context, st store.Users, realm string, log *slog.Logger) (*Directory, error) {
+	d := &Directory{users: st, log: log, realm: realm}
+	empty := map[string]Entry{}
+	d.snap.Store(&empty)
+	if err := d.reload(ctx, true); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Lookup finds a login name (user name or extension).
+func (d *Directory) Lookup(login string) (Entry, bool) {
+	e, ok := (*d.snap.Load())[login]
+	return e, ok
+}
+
+// LookupOrRefresh is Lookup that, on a miss, re-checks the store at most
+// every 100 ms so a user added by the CLI a moment ago is found.
+func (d *Directory) LookupOrRefresh(ctx context.Context, login string) (Entry, bool) {
+	if e, ok := d.Lookup(login); ok {
+		return e, true
+	}
+	now := time.Now().UnixNano()
+	last := d.lastCheck.Load()
+	if now-last < int64(100*time.Millisecond) || !d.lastCheck.CompareAndSwap(last, now) {
+		return Entry{}, false
+	}
+	if err := d.reload(ctx, false); err != nil {
+		d.log.Warn("user directory refresh failed", "error", err)
+	}
+	return d.Lookup(login)
+}
+
+// Len returns the number of login names known.
+func (d *Directory) Len() int { return len(*d.snap.Load()) }
+
+// Run polls the store for user changes until ctx ends.
+func (d *Directory) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.reload(ctx, false); err != nil && ctx.Err() == nil {
+				d.log.Warn("user directory refresh failed", "error", err)
+			}
+		}
+	}
+}
+
+func (d *Directory) reload(ctx context.Context, force bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.users.UsersVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if !force && v == d.ver.Load() {
+		return nil
+	}
+	us, err := d.users.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]Entry, len(us)*2)
+	stale := 0
+	for _, u := range us {
+		if u.Realm != d.realm {
+			stale++
+		}
+		m[u.Name] = Entry{User: u.Name, HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256}
+		if u.Ext != "" {
+			m[u.Ext] = Entry{User: u.Name, HA1MD5: u.ExtHA1MD5, HA1SHA256: u.ExtHA1SHA256}
+		}
+	}
+	if stale > 0 {
+		d.log.Warn("users were created for another realm and cannot authenticate; set their passwords again",
+			"count", stale, "realm", d.realm)
+	}
+	d.snap.Store(&m)
+	d.ver.Store(v)
+	return nil
+}
+
+// HA1 implements auth.Credentials: algorithm "MD5" or "SHA-256".
+func (d *Directory) HA1(login string, alg string) (user, ha1 string, ok bool) {
+	e, ok := d.LookupOrRefresh(context.Background(), login)
+	if !ok {
+		return "", "", false
+	}
+	if alg == "SHA-256" {
+		return e.User, e.HA1SHA256, true
+	}
+	return e.User, e.HA1MD5, true
+}

@@ -1,0 +1,120 @@
+package auth
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// BanConfig sets how authentication failures turn into bans.
+type BanConfig struct {
+	Failures int           // failures within Window that ban a source
+	Window   time.Duration // counting window
+	BanTime  time.Duration // how long a ban lasts
+	Trusted  []netip.Prefix
+}
+
+// BanEvents are hooks called on ban changes (may be nil).
+type BanEvents struct {
+	OnBan func(ip netip.Addr, until time.Time, failures int)
+}
+
+type banEntry struct {
+	windowStart time.Time
+	failures    int
+	until       time.Time
+}
+
+// Bans counts failures per source IP and bans sources that fail too often.
+type Bans struct {
+	cfg    BanConfig
+	events BanEvents
+	now    func() time.Time
+
+	mu sync.Mutex
+	m  map[netip.Addr]*banEntry
+}
+
+// NewBans makes an empty ban table.
+func NewBans(cfg BanConfig, ev BanEvents, now func() time.Time) *Bans {
+	return &Bans{cfg: cfg, events: ev, now: now, m: make(map[netip.Addr]*banEntry)}
+}
+
+func (b *Bans) trusted(ip netip.Addr) bool {
+	for _, p := range b.cfg.Trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Banned reports whether ip is banned now. It is cheap enough for every packet.
+func (b *Bans) Banned(ip netip.Addr) bool {
+	b.mu.Lock()
+	e, ok := b.m[ip]
+	banned := ok && !e.until.IsZero() && b.now().Before(e.until)
+	b.mu.Unlock()
+	return banned
+}
+
+// Fail records one authentication failure from ip and reports whether it is now banned.
+func (b *Bans) Fail(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if b.trusted(ip) {
+		return false
+	}
+	now := b.now()
+	b.mu.Lock()
+	e, ok := b.m[ip]
+	if !ok {
+		e = &banEntry{windowStart: now}
+		b.m[ip] = e
+	}
+	if !e.until.IsZero() && now.Before(e.until) {
+		b.mu.Unlock()
+		return true
+	}
+	if now.Sub(e.windowStart) > b.cfg.Window || !e.until.IsZero() {
+		e.windowStart, e.failures, e.until = now, 0, time.Time{}
+	}
+	e.failures++
+	banned := false
+	var failures int
+	if e.failures >= b.cfg.Failures {
+		e.until = now.Add(b.cfg.BanTime)
+		banned, failures = true, e.failures
+	}
+	until := e.until
+	b.mu.Unlock()
+	if banned && b.events.OnBan != nil {
+		b.events.OnBan(ip, until, failures)
+	}
+	return banned
+}
+
+// Count returns the number of sources banned now.
+func (b *Bans) Count() int {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, e := range b.m {
+		if now.Before(e.until) {
+			n++
+		}
+	}
+	return n
+}
+
+// Sweep forgets entries that are neither banned nor inside a window.
+func (b *Bans) Sweep() {
+	now := b.now()
+	b.mu.Lock()
+	for ip, e := range b.m {
+		if now.After(e.until) && now.Sub(e.windowStart) > b.cfg.Window {
+			delete(b.m, ip)
+		}
+	}
+	b.mu.Unlock()
+}

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kaopu/kaopu/internal/account"
+	"github.com/kaopu/kaopu/internal/server"
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+const userHelp = `kaopu user add NAME --password PW [--ext NUM]
+       kaopu user list
+       kaopu user del NAME
+       kaopu user passwd NAME --password PW
+       kaopu user import FILE.csv      (lines: name,password[,ext]; "-" reads stdin)`
+
+func (e *env) user(args []string) int {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
+		fmt.Fprintf(e.stderr, "Usage: %s\n", userHelp)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub := args[0]
+	fs := newFlagSet("user "+sub, e.stderr, userHelp)
+	var c common
+	c.register(fs)
+	password := fs.String("password", "", "password (or KAOPU_PASSWORD)")
+	ext := fs.String("ext", "", "extension number")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cfg, err := c.load(fs)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "kaopu user: config: %v\n", err)
+		return exitUsage
+	}
+	want := map[string]int{"add": 1, "del": 1, "passwd": 1, "list": 0, "import": 1}
+	n, ok := want[sub]
+	if !ok {
+		fmt.Fprintf(e.stderr, "kaopu user: unknown subcommand %q\nUsage: %s\n", sub, userHelp)
+		return exitUsage
+	}
+	if len(pos) != n {
+		fmt.Fprintf(e.stderr, "kaopu user %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), userHelp)
+		return exitUsage
+	}
+	pw := *password
+	if pw == "" {
+		pw = os.Getenv("KAOPU_PASSWORD")
+	}
+	if (sub == "add" || sub == "passwd") && pw == "" {
+		fmt.Fprintf(e.stderr, "kaopu user %s: --password is required\n", sub)
+		return exitUsage
+	}
+
+	st, err := server.OpenStore(e.ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "kaopu user: %v\n", err)
+		return exitFail
+	}
+	defer st.Close()
+	realm := server.Realm(e.ctx, cfg, st)
+	now := time.Now()
+
+	switch sub {
+	case "add":
+		u, err := account.NewUser(pos[0], *ext, realm, pw, now)
+		if err == nil {
+			err = st.AddUser(e.ctx, u)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user add: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(e.stdout, "added user %s%s (realm %s)\n", u.Name, extNote(u.Ext), realm)
+	case "passwd":
+		old, err := st.GetUser(e.ctx, pos[0])
+		if err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user passwd: %v\n", err)
+			return exitFail
+		}
+		if *ext != "" {
+			old.Ext = *ext
+		}
+		u, err := account.NewUser(old.Name, old.Ext, realm, pw, old.Created)
+		if err == nil {
+			err = st.UpdateUser(e.ctx, u)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user passwd: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(e.stdout, "password of %s changed\n", u.Name)
+	case "del":
+		if err := st.DeleteUser(e.ctx, pos[0]); err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user del: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(e.stdout, "deleted user %s\n", pos[0])
+	case "list":
+		us, err := st.ListUsers(e.ctx)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user list: %v\n", err)
+			return exitFail
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tEXT\tREALM\tCREATED")
+		for _, u := range us {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Ext, u.Realm, u.Created.UTC().Format(time.RFC3339))
+		}
+		tw.Flush()
+	case "import":
+		n, err := e.importUsers(st, pos[0], realm, now)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user import: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(e.stdout, "imported %d users (realm %s)\n", n, realm)
+	}
+	return exitOK
+}
+
+func extNote(ext string) string {
+	if ext == "" {
+		return ""
+	}
+	return " ext " + ext
+}
+
+// importUsers reads name,password[,ext] lines and adds them in one transaction.
+func (e *env) importUsers(st store.Users, path, realm string, now time.Time) (int, error) {
+	var r io.Reader = e.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		r = f
+	}
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.Comment = '#'
+	var us []store.User
+	line := 0
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line++
+		if err != nil {
+			return 0, err
+		}
+		if len(rec) < 2 || len(rec) > 3 {
+			return 0, fmt.Errorf("line %d: want name,password[,ext]", line)
+		}
+		ext := ""
+		if len(rec) == 3 {
+			ext = strings.TrimSpace(rec[2])
+		}
+		u, err := account.NewUser(strings.TrimSpace(rec[0]), ext, realm, rec[1], now)
+		if err != nil {
+			return 0, fmt.Errorf("line %d: %v", line, oneLine(err.Error()))
+		}
+		us = append(us, u)
+	}
+	return len(us), st.AddUsers(e.ctx, us)
+}

@@ -1,0 +1,340 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of a kaopu server.
+type Config struct {
+	// Data is the directory holding the database, certificates and secrets.
+	Data string `yaml:"data"`
+	// DB is the store DSN; empty means SQLite at <data>/kaopu.db.
+	DB string `yaml:"db"`
+	// Domain is the SIP domain and digest realm; empty means the host name.
+	Domain string `yaml:"domain"`
+	// PublicIP is the address put in SDP and Contact toward phones.
+	PublicIP string `yaml:"public_ip"`
+
+	SIP       SIP       `yaml:"sip"`
+	HTTP      HTTP      `yaml:"http"`
+	RTP       RTP       `yaml:"rtp"`
+	Registrar Registrar `yaml:"registrar"`
+	Auth      Auth      `yaml:"auth"`
+	Security  Security  `yaml:"security"`
+	Log       Log       `yaml:"log"`
+}
+
+// SIP configures the SIP listeners.
+type SIP struct {
+	Listen    string `yaml:"listen"`     // UDP and TCP
+	TLSListen string `yaml:"tls_listen"` // TLS; "" or "off" disables
+	TLSCert   string `yaml:"tls_cert"`   // PEM file; empty: generated in data dir
+	TLSKey    string `yaml:"tls_key"`
+	// MaxMessageSize bounds a SIP message in bytes; larger ones are refused.
+	MaxMessageSize int `yaml:"max_message_size"`
+	// MaxHeaders bounds the header fields of one message.
+	MaxHeaders int `yaml:"max_headers"`
+	// MaxVia bounds the Via entries of one request.
+	MaxVia int `yaml:"max_via"`
+}
+
+// HTTP configures the web listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// RTP configures the media port range.
+type RTP struct {
+	Ports string `yaml:"ports"` // "LOW-HIGH"
+}
+
+// Registrar configures REGISTER handling (RFC 3261 §10).
+type Registrar struct {
+	MinExpires     int `yaml:"min_expires"`
+	MaxExpires     int `yaml:"max_expires"`
+	DefaultExpires int `yaml:"default_expires"`
+	MaxContacts    int `yaml:"max_contacts"`
+}
+
+// Auth configures digest authentication.
+type Auth struct {
+	// Algorithms offered in challenges, most preferred first: SHA-256, MD5.
+	Algorithms []string `yaml:"algorithms"`
+	NonceTTL   Duration `yaml:"nonce_ttl"`
+}
+
+// Security configures brute-force bans.
+type Security struct {
+	BanFailures int      `yaml:"ban_failures"`
+	BanWindow   Duration `yaml:"ban_window"`
+	BanTime     Duration `yaml:"ban_time"`
+	BanAction   string   `yaml:"ban_action"` // drop | reject
+	// Trusted lists networks (CIDR) that are never banned.
+	Trusted []string `yaml:"trusted"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `yaml:"format"` // text | json
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Data: "./kaopu-data",
+		SIP: SIP{
+			Listen:         ":5060",
+			TLSListen:      ":5061",
+			MaxMessageSize: 16384,
+			MaxHeaders:     100,
+			MaxVia:         20,
+		},
+		HTTP: HTTP{Listen: ":8080"},
+		RTP:  RTP{Ports: "10000-20000"},
+		Registrar: Registrar{
+			MinExpires:     60,
+			MaxExpires:     3600,
+			DefaultExpires: 3600,
+			MaxContacts:    10,
+		},
+		Auth: Auth{
+			Algorithms: []string{"SHA-256", "MD5"},
+			NonceTTL:   Duration(5 * time.Minute),
+		},
+		Security: Security{
+			BanFailures: 10,
+			BanWindow:   Duration(60 * time.Second),
+			BanTime:     Duration(15 * time.Minute),
+			BanAction:   "drop",
+		},
+		Log: Log{Format: "text", Level: "info"},
+	}
+}
+
+// Load reads a YAML config file over the defaults. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := Decode(bytes.NewReader(b), &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Decode strictly decodes YAML from r into cfg.
+func Decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Error is a validation error naming the key at fault.
+type Error struct {
+	Key     string
+	Value   string
+	Allowed string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid %s %q: allowed %s", e.Key, e.Value, e.Allowed)
+}
+
+// Validate checks every value and reports the first bad one by key.
+func (c *Config) Validate() error {
+	if c.Data == "" {
+		return &Error{"data", c.Data, "a directory path"}
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "file:") &&
+		!strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") &&
+		!strings.HasSuffix(c.DB, ".db") {
+		return &Error{"db", c.DB, "sqlite:PATH, a path ending in .db, or postgres://..."}
+	}
+	if c.Domain != "" && strings.ContainsAny(c.Domain, " \t\"@:;<>") {
+		return &Error{"domain", c.Domain, "a host name or IP address"}
+	}
+	if c.PublicIP != "" {
+		if _, err := netip.ParseAddr(c.PublicIP); err != nil {
+			return &Error{"public_ip", c.PublicIP, "an IP address"}
+		}
+	}
+	if err := checkAddr("sip.listen", c.SIP.Listen, false); err != nil {
+		return err
+	}
+	if err := checkAddr("sip.tls_listen", c.SIP.TLSListen, true); err != nil {
+		return err
+	}
+	if (c.SIP.TLSCert == "") != (c.SIP.TLSKey == "") {
+		return &Error{"sip.tls_cert", c.SIP.TLSCert, "both sip.tls_cert and sip.tls_key, or neither"}
+	}
+	if c.SIP.MaxMessageSize < 1024 || c.SIP.MaxMessageSize > 65535 {
+		return &Error{"sip.max_message_size", strconv.Itoa(c.SIP.MaxMessageSize), "1024..65535"}
+	}
+	if c.SIP.MaxHeaders < 10 || c.SIP.MaxHeaders > 1000 {
+		return &Error{"sip.max_headers", strconv.Itoa(c.SIP.MaxHeaders), "10..1000"}
+	}
+	if c.SIP.MaxVia < 1 || c.SIP.MaxVia > 100 {
+		return &Error{"sip.max_via", strconv.Itoa(c.SIP.MaxVia), "1..100"}
+	}
+	if err := checkAddr("http.listen", c.HTTP.Listen, true); err != nil {
+		return err
+	}
+	if _, _, err := c.RTP.Range(); err != nil {
+		return &Error{"rtp.ports", c.RTP.Ports, "LOW-HIGH, even LOW, 1024 <= LOW < HIGH <= 65535"}
+	}
+	r := c.Registrar
+	if r.MinExpires < 1 || r.MinExpires > 86400 {
+		return &Error{"registrar.min_expires", strconv.Itoa(r.MinExpires), "1..86400 seconds"}
+	}
+	if r.MaxExpires < r.MinExpires || r.MaxExpires > 604800 {
+		return &Error{"registrar.max_expires", strconv.Itoa(r.MaxExpires), "registrar.min_expires..604800 seconds"}
+	}
+	if r.DefaultExpires < r.MinExpires || r.DefaultExpires > r.MaxExpires {
+		return &Error{"registrar.default_expires", strconv.Itoa(r.DefaultExpires), "registrar.min_expires..registrar.max_expires"}
+	}
+	if r.MaxContacts < 1 || r.MaxContacts > 100 {
+		return &Error{"registrar.max_contacts", strconv.Itoa(r.MaxContacts), "1..100"}
+	}
+	if len(c.Auth.Algorithms) == 0 {
+		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Auth.Algorithms {
+		if a != "SHA-256" && a != "MD5" || seen[a] {
+			return &Error{"auth.algorithms", strings.Join(c.Auth.Algorithms, ","), "SHA-256 and/or MD5, each once"}
+		}
+		seen[a] = true
+	}
+	if d := c.Auth.NonceTTL.D(); d < 10*time.Second || d > 24*time.Hour {
+		return &Error{"auth.nonce_ttl", d.String(), "10s..24h"}
+	}
+	s := c.Security
+	if s.BanFailures < 1 || s.BanFailures > 100000 {
+		return &Error{"security.ban_failures", strconv.Itoa(s.BanFailures), "1..100000"}
+	}
+	if s.BanWindow.D() < time.Second {
+		return &Error{"security.ban_window", s.BanWindow.D().String(), "a duration of at least 1s"}
+	}
+	if s.BanTime.D() < time.Second {
+		return &Error{"security.ban_time", s.BanTime.D().String(), "a duration of at least 1s"}
+	}
+	if s.BanAction != "drop" && s.BanAction != "reject" {
+		return &Error{"security.ban_action", s.BanAction, "drop or reject"}
+	}
+	for _, n := range s.Trusted {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			if _, err := netip.ParseAddr(n); err != nil {
+				return &Error{"security.trusted", n, "CIDR networks or IP addresses"}
+			}
+		}
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return &Error{"log.format", c.Log.Format, "text or json"}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{"log.level", c.Log.Level, "debug, info, warn or error"}
+	}
+	return nil
+}
+
+// Range parses the RTP port range.
+func (r RTP) Range() (low, high int, err error) {
+	lo, hi, ok := strings.Cut(r.Ports, "-")
+	if !ok {
+		return 0, 0, errors.New("no dash")
+	}
+	low, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	high, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || low < 1024 || high > 65535 || low >= high || low%2 != 0 {
+		return 0, 0, errors.New("bad range")
+	}
+	return low, high, nil
+}
+
+// TrustedPrefixes returns security.trusted as prefixes (Validate first).
+func (s Security) TrustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range s.Trusted {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(n); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
+}
+
+func checkAddr(key, v string, allowOff bool) error {
+	if allowOff && (v == "" || v == "off") {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err == nil {
+		var p int
+		p, err = strconv.Atoi(port)
+		if err == nil && (p < 0 || p > 65535) {
+			err = errors.New("port out of range")
+		}
+		if err == nil && host != "" {
+			if _, perr := netip.ParseAddr(host); perr != nil && strings.ContainsAny(host, " /") {
+				err = perr
+			}
+		}
+	}
+	if err != nil {
+		allowed := "HOST:PORT (e.g. :5060 or 127.0.0.1:5060)"
+		if allowOff {
+			allowed += " or off"
+		}
+		return &Error{key, v, allowed}
+	}
+	return nil
+}
+
+// Duration is a time.Duration that reads "60s", "15m" or plain seconds in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts a Go duration string or an integer number of seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration like 60s", n.Line)
+	}
+	if secs, err := strconv.Atoi(n.Value); err == nil {
+		*d = Duration(time.Duration(secs) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 60s or 15m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

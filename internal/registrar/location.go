@@ -1,0 +1,225 @@
+package registrar
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+const shardCount = 64
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string][]store.Binding
+}
+
+// Location is the in-memory location service: address of record -> bindings.
+// Every change is queued for the store and written in batches.
+type Location struct {
+	st     store.Bindings
+	log    *slog.Logger
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [shardCount]shard
+	count  atomic.Int64
+
+	ops     chan store.BindingOp
+	flushed chan struct{}
+	closed  atomic.Bool
+}
+
+// NewLocation makes an empty location table persisting to st.
+func NewLocation(st store.Bindings, log *slog.Logger, now func() time.Time) *Location {
+	l := &Location{st: st, log: log, now: now, seed: maphash.MakeSeed(),
+		ops: make(chan store.BindingOp, 65536), flushed: make(chan struct{})}
+	for i := range l.shards {
+		l.shards[i].m = make(map[string][]store.Binding)
+	}
+	return l
+}
+
+func (l *Location) shard(aor string) *shard {
+	return &l.shards[maphash.String(l.seed, aor)%shardCount]
+}
+
+// Load fills the table from the store (at start-up).
+func (l *Location) Load(ctx context.Context) (int, error) {
+	bs, err := l.st.LoadBindings(ctx, l.now())
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range bs {
+		s := l.shard(b.AOR)
+		s.m[b.AOR] = append(s.m[b.AOR], b)
+	}
+	l.count.Store(int64(len(bs)))
+	return len(bs), nil
+}
+
+// Count returns the number of bindings held.
+func (l *Location) Count() int { return int(l.count.Load()) }
+
+// Lookup returns a copy of the unexpired bindings of aor.
+func (l *Location) Lookup(aor string) []store.Binding {
+	s := l.shard(aor)
+	now := l.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cur := s.m[aor]
+	out := make([]store.Binding, 0, len(cur))
+	for _, b := range cur {
+		if b.Expires.After(now) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Modify runs fn on aor's bindings under the shard lock. fn returns the new
+// set, or an error to leave everything as it was. Changes are persisted.
+func (l *Location) Modify(aor string, fn func(cur []store.Binding) ([]store.Binding, error)) ([]store.Binding, error) {
+	s := l.shard(aor)
+	s.mu.Lock()
+	old := s.m[aor]
+	next, err := fn(old)
+	if err != nil {
+		s.mu.Unlock()
+		return old, err
+	}
+	if len(next) == 0 {
+		delete(s.m, aor)
+	} else {
+		s.m[aor] = next
+	}
+	l.count.Add(int64(len(next) - len(old)))
+	// Queue under the lock so two changes to one AOR reach the store in order.
+	l.persist(aor, old, next)
+	s.mu.Unlock()
+	return next, nil
+}
+
+// persist queues the difference between old and next for the store and logs it.
+func (l *Location) persist(aor string, old, next []store.Binding) {
+	for _, o := range old {
+		if indexOf(next, o.Contact) < 0 {
+			l.queue(store.BindingOp{Delete: true, Binding: o})
+			l.log.Info("binding removed", "aor", aor, "contact", o.Contact, "source", o.Source, "transport", o.Transport)
+		}
+	}
+	for _, n := range next {
+		i := indexOf(old, n.Contact)
+		if i >= 0 && old[i] == n {
+			continue
+		}
+		l.queue(store.BindingOp{Binding: n})
+		if i < 0 {
+			l.log.Info("binding added", "aor", aor, "contact", n.Contact, "source", n.Source,
+				"transport", n.Transport, "expires", int(n.Expires.Sub(l.now()).Round(time.Second).Seconds()), "user_agent", n.UserAgent)
+		} else if l.log.Enabled(context.Background(), slog.LevelDebug) {
+			l.log.Debug("binding refreshed", "aor", aor, "contact", n.Contact, "source", n.Source, "transport", n.Transport)
+		}
+	}
+}
+
+func indexOf(bs []store.Binding, contact string) int {
+	for i := range bs {
+		if bs[i].Contact == contact {
+			return i
+		}
+	}
+	return -1
+}
+
+func (l *Location) queue(op store.BindingOp) {
+	if l.closed.Load() {
+		return
+	}
+	l.ops <- op
+}
+
+// Sweep removes bindings that have expired.
+func (l *Location) Sweep() int {
+	now := l.now()
+	removed := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		for aor, bs := range s.m {
+			keep := bs[:0:0]
+			for _, b := range bs {
+				if b.Expires.After(now) {
+					keep = append(keep, b)
+					continue
+				}
+				removed++
+				l.queue(store.BindingOp{Delete: true, Binding: b})
+				l.log.Info("binding expired", "aor", aor, "contact", b.Contact, "source", b.Source, "transport", b.Transport)
+			}
+			if len(keep) == len(bs) {
+				continue
+			}
+			if len(keep) == 0 {
+				delete(s.m, aor)
+			} else {
+				s.m[aor] = keep
+			}
+		}
+		s.mu.Unlock()
+	}
+	l.count.Add(-int64(removed))
+	return removed
+}
+
+// Run sweeps expired bindings and writes queued changes to the store in
+// batches until ctx ends; then it writes what is left and returns.
+func (l *Location) Run(ctx context.Context) {
+	defer close(l.flushed)
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	flush := time.NewTicker(100 * time.Millisecond)
+	defer flush.Stop()
+	batch := make([]store.BindingOp, 0, 4096)
+	write := func() {
+		if len(batch) == 0 {
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := l.st.ApplyBindings(wctx, batch); err != nil {
+			l.log.Error("saving registrations failed", "error", err, "changes", len(batch))
+		}
+		cancel()
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case op := <-l.ops:
+			batch = append(batch, op)
+			if len(batch) >= 4096 {
+				write()
+			}
+		case <-flush.C:
+			write()
+		case <-sweep.C:
+			l.Sweep()
+		case <-ctx.Done():
+			l.closed.Store(true)
+			for {
+				select {
+				case op := <-l.ops:
+					batch = append(batch, op)
+				default:
+					write()
+					return
+				}
+			}
+		}
+	}
+}
+
+// Wait blocks until Run has written its last batch after its context ended.
+func (l *Location) Wait() { <-l.flushed }

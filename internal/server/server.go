@@ -1,0 +1,363 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/account"
+	"github.com/kaopu/kaopu/internal/auth"
+	"github.com/kaopu/kaopu/internal/config"
+	"github.com/kaopu/kaopu/internal/registrar"
+	"github.com/kaopu/kaopu/internal/sipx"
+	"github.com/kaopu/kaopu/internal/store/sqlite"
+	"github.com/kaopu/kaopu/internal/version"
+	"github.com/kaopu/kaopu/internal/web"
+)
+
+// Server is one running kaopu node.
+type Server struct {
+	cfg    config.Config
+	log    *slog.Logger
+	out    io.Writer // where the first-run admin password is printed
+	realm  string
+	st     *sqlite.Store
+	dir    *account.Directory
+	bans   *auth.Bans
+	digest *auth.Digest
+	loc    *registrar.Location
+	reg    *registrar.Registrar
+	gate   *sipx.Gate
+	ua     *sipgo.UserAgent
+	sip    *sipgo.Server
+
+	ready   atomic.Bool
+	closers []io.Closer
+	bg      sync.WaitGroup
+	stopBG  context.CancelFunc
+	locStop context.CancelFunc
+
+	// Addresses actually bound (useful when ports were :0).
+	UDPAddr, TCPAddr, TLSAddr, HTTPAddr net.Addr
+}
+
+var sipgoOnce sync.Once
+
+// configureSipgo sets sipgo's package globals, once per process.
+func configureSipgo(log *slog.Logger) {
+	sipgoOnce.Do(func() {
+		// sipgo logs every parse failure with the raw packet at Error level;
+		// the edge answers those itself, so keep sipgo's own noise at Warn+
+		// and tag it.
+		h := log.Handler().WithAttrs([]slog.Attr{slog.String("component", "sipgo")})
+		sip.SetDefaultLogger(slog.New(levelFloor{h, slog.LevelWarn}))
+	})
+}
+
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+// New builds a server from a validated config. out receives the one-time
+// admin password on first run.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, out: out}
+	configureSipgo(log)
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.st = st
+	s.realm = Realm(ctx, cfg, st)
+	if err := st.PutSetting(ctx, settingDomain, s.realm); err != nil {
+		st.Close()
+		return nil, err
+	}
+	pw, err := ensureAdmin(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if pw != "" {
+		fmt.Fprintf(out, "admin password: %s\n(shown once; it is stored only as a hash)\n", pw)
+	}
+
+	s.dir, err = account.NewDirectory(ctx, st, s.realm, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	now := time.Now
+	s.bans = auth.NewBans(auth.BanConfig{
+		Failures: cfg.Security.BanFailures, Window: cfg.Security.BanWindow.D(),
+		BanTime: cfg.Security.BanTime.D(), Trusted: cfg.Security.TrustedPrefixes(),
+	}, auth.BanEvents{OnBan: func(ip netip.Addr, until time.Time, failures int) {
+		log.Warn("source banned", "ip", ip.String(), "failures", failures, "until", until.Format(time.RFC3339))
+	}}, now)
+	algs := make([]auth.Algorithm, len(cfg.Auth.Algorithms))
+	for i, a := range cfg.Auth.Algorithms {
+		algs[i] = auth.Algorithm(a)
+	}
+	s.digest = auth.NewDigest(s.realm, algs, auth.NewNonces(cfg.Auth.NonceTTL.D(), now), s.dir, s.bans)
+	s.loc = registrar.NewLocation(st, log, now)
+	n, err := s.loc.Load(ctx)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("loading registrations: %w", err)
+	}
+	log.Info("registrations restored", "bindings", n)
+	s.reg = registrar.New(registrar.Config{
+		MinExpires: cfg.Registrar.MinExpires, MaxExpires: cfg.Registrar.MaxExpires,
+		DefaultExpires: cfg.Registrar.DefaultExpires, MaxContacts: cfg.Registrar.MaxContacts,
+	}, s.digest, s.loc, canonical{s.dir}, log, now)
+
+	s.gate = &sipx.Gate{
+		Limits: sipx.Limits{MaxMessageSize: cfg.SIP.MaxMessageSize, MaxHeaders: cfg.SIP.MaxHeaders, MaxVia: cfg.SIP.MaxVia},
+		Banned: s.bans.Banned, RejectBanned: cfg.Security.BanAction == "reject",
+		Fast: map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
+		Log:  log,
+	}
+	return s, nil
+}
+
+// canonical adapts the directory to registrar.Directory.
+type canonical struct{ d *account.Directory }
+
+func (c canonical) CanonicalUser(login string) (string, bool) {
+	e, ok := c.d.LookupOrRefresh(context.Background(), login)
+	return e.User, ok
+}
+
+var allowed = "REGISTER, OPTIONS"
+
+func (s *Server) options(req *sip.Request) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "path"))
+	return res
+}
+
+// wrap turns a stateless handler into a sipgo transaction handler with the
+// same validation the UDP edge applies.
+func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
+			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
+			return
+		}
+		res := h(req)
+		if res == nil {
+			return
+		}
+		sipx.FixVia(res, req.Source())
+		if err := tx.Respond(res); err != nil {
+			s.log.Debug("respond failed", "error", err, "method", req.Method)
+		}
+	}
+}
+
+// Start binds every listener and starts serving. It returns once all are up.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.cfg
+	var tlsConf *tls.Config
+	if cfg.SIP.TLSListen != "" && cfg.SIP.TLSListen != "off" {
+		certFile, keyFile := cfg.SIP.TLSCert, cfg.SIP.TLSKey
+		if certFile == "" {
+			var created bool
+			var err error
+			certFile, keyFile, created, err = ensureCert(cfg.Data, s.realm)
+			if err != nil {
+				return fmt.Errorf("sip.tls_cert: generating a certificate: %w", err)
+			}
+			if created {
+				s.log.Info("generated a self-signed TLS certificate", "file", certFile, "domain", s.realm)
+			}
+		}
+		var err error
+		if tlsConf, err = tlsConfig(certFile, keyFile); err != nil {
+			return err
+		}
+	}
+
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("kaopu/"+version.Version),
+		sipgo.WithUserAgentHostname(s.realm),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.gate.StreamFilter)),
+	)
+	if err != nil {
+		return err
+	}
+	s.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sip.DefaultLogger()))
+	if err != nil {
+		return err
+	}
+	s.sip = srv
+	srv.OnRegister(s.wrap(s.reg.Handle))
+	srv.OnOptions(s.wrap(s.options))
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
+			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
+			return
+		}
+		res := sipx.Reply(req, 501, "Not Implemented")
+		res.AppendHeader(sip.NewHeader("Allow", allowed))
+		tx.Respond(res)
+	})
+
+	// Bind everything first so a busy port fails start-up cleanly.
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.SIP.Listen)
+	if err != nil {
+		return fmt.Errorf("sip.listen: %w", err)
+	}
+	uc, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return fmt.Errorf("sip.listen (udp): %w", err)
+	}
+	uc.SetReadBuffer(4 << 20)
+	uc.SetWriteBuffer(4 << 20)
+	s.UDPAddr = uc.LocalAddr()
+	tl, err := net.Listen("tcp", cfg.SIP.Listen)
+	if err != nil {
+		uc.Close()
+		return fmt.Errorf("sip.listen (tcp): %w", err)
+	}
+	s.TCPAddr = tl.Addr()
+	var tlsl net.Listener
+	if tlsConf != nil {
+		tlsl, err = tls.Listen("tcp", cfg.SIP.TLSListen, tlsConf)
+		if err != nil {
+			uc.Close()
+			tl.Close()
+			return fmt.Errorf("sip.tls_listen: %w", err)
+		}
+		s.TLSAddr = tlsl.Addr()
+	}
+	var hl net.Listener
+	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
+		hl, err = net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			uc.Close()
+			tl.Close()
+			if tlsl != nil {
+				tlsl.Close()
+			}
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		s.HTTPAddr = hl.Addr()
+	}
+
+	bgctx, cancel := context.WithCancel(context.Background())
+	s.stopBG = cancel
+	locctx, locCancel := context.WithCancel(context.Background())
+	s.locStop = locCancel
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.loc.Run(locctx) }()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.dir.Run(bgctx, time.Second) }()
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-bgctx.Done():
+				return
+			case <-t.C:
+				s.bans.Sweep()
+			}
+		}
+	}()
+
+	workers := max(2, runtime.GOMAXPROCS(0))
+	ul := s.gate.ServeUDP(uc, workers)
+	s.closers = append(s.closers, ul, tl)
+	go s.serve("udp", func() error { return srv.ServeUDP(ul) })
+	go s.serve("tcp", func() error { return srv.ServeTCP(tl) })
+	if tlsl != nil {
+		s.closers = append(s.closers, tlsl)
+		go s.serve("tls", func() error { return srv.ServeTLS(tlsl) })
+	}
+	if hl != nil {
+		hs := &http.Server{Handler: web.Handler(s.ready.Load, s.metrics), ReadHeaderTimeout: 10 * time.Second}
+		s.closers = append(s.closers, hs)
+		go s.serve("http", func() error { return hs.Serve(hl) })
+	}
+	s.ready.Store(true)
+	attrs := []any{"version", version.Version, "domain", s.realm, "sip_udp", s.UDPAddr.String(), "sip_tcp", s.TCPAddr.String()}
+	if s.TLSAddr != nil {
+		attrs = append(attrs, "sip_tls", s.TLSAddr.String())
+	}
+	if s.HTTPAddr != nil {
+		attrs = append(attrs, "http", s.HTTPAddr.String())
+	}
+	s.log.Info("kaopu started", attrs...)
+	return nil
+}
+
+func (s *Server) serve(name string, f func() error) {
+	if err := f(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) &&
+		!strings.Contains(err.Error(), "use of closed") {
+		s.log.Error("listener stopped", "listener", name, "error", err)
+	}
+}
+
+// Close stops listeners, writes pending registrations and closes the store.
+func (s *Server) Close() error {
+	s.ready.Store(false)
+	for _, c := range s.closers {
+		c.Close()
+	}
+	if s.ua != nil {
+		s.ua.Close()
+	}
+	if s.stopBG != nil {
+		s.stopBG()
+		s.locStop()
+		s.bg.Wait()
+	}
+	s.log.Info("kaopu stopped", "bindings_saved", s.loc.Count())
+	return s.st.Close()
+}
+
+// Realm returns the SIP domain in use.
+func (s *Server) Realm() string { return s.realm }
+
+func (s *Server) metrics() []web.Metric {
+	g, d := &s.gate.Stats, &s.digest.Stats
+	return []web.Metric{
+		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
+		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
+		web.Gauge("kaopu_banned_sources", "Source IPs banned now.", float64(s.bans.Count())),
+		web.Counter("kaopu_sip_udp_received_total", "UDP datagrams received.", float64(g.Received.Load())),
+		web.Counter("kaopu_sip_malformed_total", "Requests refused as malformed.", float64(g.Malformed.Load())),
+		web.Counter("kaopu_sip_dropped_total", "Datagrams dropped unanswered.", float64(g.Dropped.Load())),
+		web.Counter("kaopu_sip_banned_total", "Datagrams or connections from banned sources.", float64(g.Banned.Load())),
+		web.Counter("kaopu_sip_oversize_total", "Messages over sip.max_message_size.", float64(g.Oversize.Load())),
+		web.Counter("kaopu_auth_challenges_total", "Digest challenges sent.", float64(d.Challenges.Load())),
+		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),
+		web.Counter("kaopu_auth_failures_total", "Failed digest authentications.", float64(d.Failures.Load())),
+		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
+	}
+}

@@ -1,0 +1,243 @@
+package sipx
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Handler answers a request outside any transaction state (REGISTER,
+// OPTIONS). It must not block on the network.
+type Handler func(req *sip.Request) *sip.Response
+
+// Stats count what the edge did.
+type Stats struct {
+	Received, Malformed, Dropped, Banned, Oversize, Fast, Passed atomic.Uint64
+}
+
+// Gate is the policy shared by every listener.
+type Gate struct {
+	Limits Limits
+	// Banned reports a banned source; nil means nobody is banned.
+	Banned func(netip.Addr) bool
+	// RejectBanned answers banned sources 403 instead of dropping.
+	RejectBanned bool
+	// Fast handles these methods statelessly on UDP (no To tag).
+	Fast  map[sip.RequestMethod]Handler
+	Log   *slog.Logger
+	Stats Stats
+
+	parser *sip.Parser
+	once   sync.Once
+}
+
+func (g *Gate) p() *sip.Parser {
+	g.once.Do(func() {
+		g.parser = sip.NewParser()
+		g.parser.MaxMessageLength = 65535
+	})
+	return g.parser
+}
+
+// StreamFilter is a sipgo read filter for TCP/TLS/WS: a banned source's
+// connection is closed on its first read.
+func (g *Gate) StreamFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
+	if g.Banned != nil {
+		if ap, err := netip.ParseAddrPort(props.RemoteAddr.String()); err == nil && g.Banned(ap.Addr().Unmap()) {
+			g.Stats.Banned.Add(1)
+			return nil, errBanned
+		}
+	}
+	return data, nil
+}
+
+var errBanned = errors.New("source is banned")
+
+type packet struct {
+	data []byte
+	addr *net.UDPAddr
+}
+
+// UDPListener reads one UDP socket with several workers. It is also the
+// net.PacketConn that sipgo serves: packets the workers do not answer
+// themselves come out of ReadFrom.
+type UDPListener struct {
+	gate   *Gate
+	conn   *net.UDPConn
+	ch     chan packet
+	done   chan struct{}
+	closed atomic.Bool
+	wg     sync.WaitGroup
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ServeUDP starts workers on conn and returns the PacketConn to give to sipgo.
+func (g *Gate) ServeUDP(conn *net.UDPConn, workers int) *UDPListener {
+	l := &UDPListener{gate: g, conn: conn, ch: make(chan packet, 1024), done: make(chan struct{})}
+	for range workers {
+		l.wg.Add(1)
+		go l.work()
+	}
+	return l
+}
+
+func (l *UDPListener) work() {
+	defer l.wg.Done()
+	g := l.gate
+	buf := make([]byte, 65536)
+	for {
+		n, ap, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || l.closed.Load() {
+				return
+			}
+			g.Log.Warn("udp read", "error", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		l.handle(buf[:n], ap)
+	}
+}
+
+func (l *UDPListener) handle(data []byte, src netip.AddrPort) {
+	g := l.gate
+	g.Stats.Received.Add(1)
+	srcIP := src.Addr().Unmap()
+	if g.Banned != nil && g.Banned(srcIP) && !g.RejectBanned {
+		g.Stats.Banned.Add(1)
+		return
+	}
+	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+		return // keepalive (RFC 5626 §3.5.1 uses CRLF on streams; some phones send it on UDP)
+	}
+	srcStr := src.String()
+	if len(data) > g.Limits.MaxMessageSize {
+		g.Stats.Oversize.Add(1)
+		msg, _, _ := g.p().ParseHeaders(data, false)
+		if req, ok := msg.(*sip.Request); ok && req.Via() != nil && req.CSeq() != nil && !req.IsAck() {
+			req.SetSource(srcStr)
+			req.SetTransport("UDP")
+			l.reply(Reply(req, 513, "Message Too Large"), src)
+		}
+		return
+	}
+	msg, err := g.p().ParseSIP(data)
+	if err != nil {
+		g.Stats.Malformed.Add(1)
+		req, ok := msg.(*sip.Request)
+		if !ok || req.Via() == nil || req.IsAck() {
+			// Not a request we could answer: RFC 3261 §18.3 says discard.
+			g.Stats.Dropped.Add(1)
+			g.Log.Debug("dropped unparseable message", "source", srcStr, "error", err)
+			return
+		}
+		req.SetSource(srcStr)
+		req.SetTransport("UDP")
+		pr := ParseProblem(data, err)
+		g.Log.Debug("malformed request", "source", srcStr, "reason", pr.Reason, "error", err)
+		l.reply(Reply(req, pr.Code, pr.Reason), src)
+		return
+	}
+	msg.SetSource(srcStr)
+	msg.SetTransport("UDP")
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		l.pass(data, src)
+		return
+	}
+	if g.Banned != nil && g.Banned(srcIP) {
+		g.Stats.Banned.Add(1)
+		if !req.IsAck() {
+			l.reply(Reply(req, 403, "Forbidden"), src)
+		}
+		return
+	}
+	if pr := Validate(req, g.Limits); pr != nil {
+		g.Stats.Malformed.Add(1)
+		if req.IsAck() || req.Via() == nil {
+			g.Stats.Dropped.Add(1)
+			return
+		}
+		g.Log.Debug("invalid request", "source", srcStr, "method", req.Method, "reason", pr.Reason)
+		l.reply(Reply(req, pr.Code, pr.Reason), src)
+		return
+	}
+	if h, ok := g.Fast[req.Method]; ok {
+		if to := req.To(); to != nil && !to.Params.Has("tag") {
+			g.Stats.Fast.Add(1)
+			res := h(req)
+			if res != nil {
+				FixVia(res, srcStr)
+				l.reply(res, src)
+			}
+			return
+		}
+	}
+	l.pass(data, src)
+}
+
+func (l *UDPListener) reply(res *sip.Response, dst netip.AddrPort) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	if _, err := l.conn.WriteToUDPAddrPort(buf.Bytes(), dst); err != nil && !l.closed.Load() {
+		l.gate.Log.Debug("udp write", "error", err, "dst", dst.String())
+	}
+	bufPool.Put(buf)
+}
+
+func (l *UDPListener) pass(data []byte, src netip.AddrPort) {
+	l.gate.Stats.Passed.Add(1)
+	p := packet{data: append([]byte(nil), data...), addr: net.UDPAddrFromAddrPort(src)}
+	select {
+	case l.ch <- p:
+	case <-l.done:
+	default:
+		// sipgo is behind: shed load like a full socket buffer would.
+		l.gate.Stats.Dropped.Add(1)
+	}
+}
+
+// ReadFrom is sipgo's side: it returns packets the workers passed on.
+func (l *UDPListener) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-l.ch:
+		return copy(b, p.data), p.addr, nil
+	case <-l.done:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+// WriteTo sends on the shared socket.
+func (l *UDPListener) WriteTo(b []byte, addr net.Addr) (int, error) { return l.conn.WriteTo(b, addr) }
+
+// Close stops the workers and closes the socket.
+func (l *UDPListener) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	close(l.done)
+	err := l.conn.Close()
+	l.wg.Wait()
+	return err
+}
+
+// LocalAddr is the socket's address.
+func (l *UDPListener) LocalAddr() net.Addr { return l.conn.LocalAddr() }
+
+// SetDeadline is not supported by the shared listener; it is a no-op.
+func (l *UDPListener) SetDeadline(time.Time) error { return nil }
+
+// SetReadDeadline is a no-op (see SetDeadline).
+func (l *UDPListener) SetReadDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline sets the socket's write deadline.
+func (l *UDPListener) SetWriteDeadline(t time.Time) error { return l.conn.SetWriteDeadline(t) }

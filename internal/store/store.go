@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every implementation.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// User is a SIP account. Only digest HA1 values are kept, never the password.
+type User struct {
+	Name  string
+	Ext   string // optional extension number, unique
+	Realm string // realm the HA1 values were computed for
+	// HA1 values for username Name: MD5 and SHA-256 (RFC 8760), hex.
+	HA1MD5, HA1SHA256 string
+	// HA1 values for username Ext, so phones may log in with the extension.
+	ExtHA1MD5, ExtHA1SHA256 string
+	Created                 time.Time
+}
+
+// Binding is one registered contact of an address of record (RFC 3261 §10).
+type Binding struct {
+	AOR       string    // user name the binding belongs to
+	Contact   string    // Contact URI as the phone sent it
+	Source    string    // IP:port the REGISTER really came from
+	Transport string    // UDP, TCP, TLS, WS, WSS
+	LocalAddr string    // our listener that received it
+	CallID    string    // Call-ID of the REGISTER
+	CSeq      uint32    // CSeq of the REGISTER
+	Q         string    // q parameter, "" when absent
+	Expires   time.Time // absolute expiry
+	UserAgent string
+	Instance  string // +sip.instance (RFC 5626), "" when absent
+	RegID     string // reg-id (RFC 5626), "" when absent
+	Updated   time.Time
+}
+
+// BindingOp is a change to the persisted location table.
+type BindingOp struct {
+	Delete  bool // delete AOR+Contact (or all of AOR when Contact is "")
+	Binding Binding
+}
+
+// Users is user-account storage.
+type Users interface {
+	AddUser(ctx context.Context, u User) error
+	// AddUsers adds many users at once, all or none.
+	AddUsers(ctx context.Context, us []User) error
+	UpdateUser(ctx context.Context, u User) error
+	DeleteUser(ctx context.Context, name string) error
+	GetUser(ctx context.Context, name string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// UsersVersion changes whenever any user row changes, in any process.
+	UsersVersion(ctx context.Context) (int64, error)
+}
+
+// Bindings is persisted registration state.
+type Bindings interface {
+	LoadBindings(ctx context.Context, now time.Time) ([]Binding, error)
+	ApplyBindings(ctx context.Context, ops []BindingOp) error
+}
+
+// Settings is a small key/value table for server-wide state.
+type Settings interface {
+	GetSetting(ctx context.Context, key string) (string, error)
+	PutSetting(ctx context.Context, key, value string) error
+}
+
+// Store is everything kaopu persists.
+type Store interface {
+	Users
+	Bindings
+	Settings
+	Close() error
+}

@@ -1,0 +1,48 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+)
+
+// Metric is one sample in the Prometheus text format.
+type Metric struct {
+	Name, Help, Type string // Type: counter or gauge
+	Value            float64
+}
+
+// Handler returns the HTTP handler. ready reports whether every listener is
+// up; metrics returns the current samples.
+func Handler(ready func() bool, metrics func() []Metric) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "starting\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		ms := metrics()
+		sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+		for _, m := range ms {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.Name, m.Help, m.Name, m.Type, m.Name, m.Value)
+		}
+	})
+	return mux
+}
+
+// Gauge is a gauge sample.
+func Gauge(name, help string, v float64) Metric {
+	return Metric{Name: name, Help: help, Type: "gauge", Value: v}
+}
+
+// Counter is a counter sample.
+func Counter(name, help string, v float64) Metric {
+	return Metric{Name: name, Help: help, Type: "counter", Value: v}
+}
