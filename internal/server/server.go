@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,7 +292,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
-	workers := max(2, runtime.GOMAXPROCS(0))
+	workers := udpWorkers()
 	ul := s.gate.ServeUDP(uc, workers)
 	s.closers = append(s.closers, ul, tl)
 	go s.serve("udp", func() error { return srv.ServeUDP(ul) })
@@ -360,4 +362,15 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_auth_failures_total", "Failed digest authentications.", float64(d.Failures.Load())),
 		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
 	}
+}
+
+// udpWorkers is how many goroutines serve each UDP socket: enough that
+// a burst is read while others are parsing or writing (reads on one socket
+// are serialized by the runtime, processing is not). KAOPU_UDP_WORKERS
+// overrides it for benchmarking.
+func udpWorkers() int {
+	if n, err := strconv.Atoi(os.Getenv("KAOPU_UDP_WORKERS")); err == nil && n > 0 && n <= 256 {
+		return n
+	}
+	return 4 * runtime.GOMAXPROCS(0)
 }

@@ -108,67 +108,87 @@ func (l *UDPListener) work() {
 }
 
 func (l *UDPListener) handle(data []byte, src netip.AddrPort) {
-	g := l.gate
+	res, pass := l.gate.Process(data, src)
+	switch {
+	case res != nil:
+		l.reply(res, src)
+	case pass:
+		l.pass(data, src)
+	}
+}
+
+// refuse answers a malformed or invalid request, but only with a response
+// that itself parses: headers copied from a broken request can be broken
+// too, and then silence is the better answer. This path is rare, so the
+// round trip costs nothing that matters.
+func refuse(req *sip.Request, code int, reason string) *sip.Response {
+	res := Reply(req, code, reason)
+	if _, err := sip.ParseMessage([]byte(res.String())); err != nil {
+		return nil
+	}
+	return res
+}
+
+// Process decides what to do with one datagram from src: answer it (res),
+// hand it to the transaction layer (pass), or drop it (neither).
+func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass bool) {
 	g.Stats.Received.Add(1)
 	srcIP := src.Addr().Unmap()
 	if g.Banned != nil && g.Banned(srcIP) && !g.RejectBanned {
 		g.Stats.Banned.Add(1)
-		return
+		return nil, false
 	}
 	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
-		return // keepalive (RFC 5626 §3.5.1 uses CRLF on streams; some phones send it on UDP)
+		return nil, false // keepalive
 	}
 	srcStr := src.String()
 	if len(data) > g.Limits.MaxMessageSize {
 		g.Stats.Oversize.Add(1)
 		msg, _, _ := g.p().ParseHeaders(data, false)
-		if req, ok := msg.(*sip.Request); ok && req.Via() != nil && req.CSeq() != nil && !req.IsAck() {
+		if req, ok := msg.(*sip.Request); ok && Answerable(req) && req.CSeq() != nil {
 			req.SetSource(srcStr)
 			req.SetTransport("UDP")
-			l.reply(Reply(req, 513, "Message Too Large"), src)
+			return refuse(req, 513, "Message Too Large"), false
 		}
-		return
+		return nil, false
 	}
 	msg, err := g.p().ParseSIP(data)
 	if err != nil {
 		g.Stats.Malformed.Add(1)
 		req, ok := msg.(*sip.Request)
-		if !ok || req.Via() == nil || req.IsAck() {
+		if !ok || !Answerable(req) {
 			// Not a request we could answer: RFC 3261 §18.3 says discard.
 			g.Stats.Dropped.Add(1)
 			g.Log.Debug("dropped unparseable message", "source", srcStr, "error", err)
-			return
+			return nil, false
 		}
 		req.SetSource(srcStr)
 		req.SetTransport("UDP")
 		pr := ParseProblem(data, err)
 		g.Log.Debug("malformed request", "source", srcStr, "reason", pr.Reason, "error", err)
-		l.reply(Reply(req, pr.Code, pr.Reason), src)
-		return
+		return refuse(req, pr.Code, pr.Reason), false
 	}
 	msg.SetSource(srcStr)
 	msg.SetTransport("UDP")
 	req, ok := msg.(*sip.Request)
 	if !ok {
-		l.pass(data, src)
-		return
+		return nil, true
 	}
 	if g.Banned != nil && g.Banned(srcIP) {
 		g.Stats.Banned.Add(1)
-		if !req.IsAck() {
-			l.reply(Reply(req, 403, "Forbidden"), src)
+		if req.IsAck() {
+			return nil, false
 		}
-		return
+		return Reply(req, 403, "Forbidden"), false
 	}
 	if pr := Validate(req, g.Limits); pr != nil {
 		g.Stats.Malformed.Add(1)
-		if req.IsAck() || req.Via() == nil {
+		if !Answerable(req) {
 			g.Stats.Dropped.Add(1)
-			return
+			return nil, false
 		}
 		g.Log.Debug("invalid request", "source", srcStr, "method", req.Method, "reason", pr.Reason)
-		l.reply(Reply(req, pr.Code, pr.Reason), src)
-		return
+		return refuse(req, pr.Code, pr.Reason), false
 	}
 	if h, ok := g.Fast[req.Method]; ok {
 		if to := req.To(); to != nil && !to.Params.Has("tag") {
@@ -176,12 +196,11 @@ func (l *UDPListener) handle(data []byte, src netip.AddrPort) {
 			res := h(req)
 			if res != nil {
 				FixVia(res, srcStr)
-				l.reply(res, src)
 			}
-			return
+			return res, false
 		}
 	}
-	l.pass(data, src)
+	return nil, true
 }
 
 func (l *UDPListener) reply(res *sip.Response, dst netip.AddrPort) {

@@ -131,9 +131,28 @@ func canonical(key string) string {
 	return "Header"
 }
 
+// Answerable reports whether a (possibly malformed) request carries enough
+// to build a response a SIP peer can parse: a SIP/2.0 start line and a top
+// Via with protocol, transport and host. Anything less is dropped
+// (RFC 3261 §18.3, §18.1.2).
+func Answerable(req *sip.Request) bool {
+	if req == nil || req.IsAck() || req.SipVersion == "" || !strings.HasPrefix(req.SipVersion, "SIP/") {
+		return false
+	}
+	for _, c := range req.Method {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-' || c == '_' || c == '.' || c == '!' || c == '%' || c == '*' || c == '+' || c == '`' || c == '\'' || c == '~') {
+			return false
+		}
+	}
+	v := req.Via()
+	return v != nil && v.ProtocolName == "SIP" && v.ProtocolVersion == "2.0" && v.Transport != "" && v.Host != "" &&
+		!strings.ContainsAny(v.Host, " /\"<>")
+}
+
 // Reply builds a response to req with the RFC 3581 Via fix-up toward src.
 func Reply(req *sip.Request, code int, reason string) *sip.Response {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0"
 	FixVia(res, req.Source())
 	return res
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"sort"
 )
 
@@ -34,6 +36,12 @@ func Handler(ready func() bool, metrics func() []Metric) http.Handler {
 			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.Name, m.Help, m.Name, m.Type, m.Name, m.Value)
 		}
 	})
+	if os.Getenv("KAOPU_PPROF") == "1" {
+		// Opt-in profiling for benchmarks; never on by default.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/heap", pprof.Index)
+	}
 	return mux
 }
 

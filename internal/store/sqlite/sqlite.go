@@ -106,15 +106,14 @@ func isUnique(err error) bool {
 
 // AddUser inserts a new user; store.ErrExists when the name or extension is taken.
 func (s *Store) AddUser(ctx context.Context, u store.User) error {
-	if u.Ext != "" {
-		// A user's name must not shadow another user's extension and vice versa.
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE ext = ? OR name = ?`, u.Name, u.Ext).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("user %s / extension %s: %w", u.Name, u.Ext, store.ErrExists)
-		}
+	// A login name is a user name or an extension: neither may shadow the other.
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE ext = ? OR (? <> '' AND name = ?)`,
+		u.Name, u.Ext, u.Ext).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("user %s / extension %s: %w", u.Name, u.Ext, store.ErrExists)
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO users (name, ext, realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, u.Name, nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256, u.Created.Unix())
