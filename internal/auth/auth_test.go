@@ -188,3 +188,18 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestParseCredentials(t *testing.T) {
+	c, err := parseCredentials(`Digest username="al\"ice",realm="kaopu.test" , nonce=abc, uri="sip:x", response="r", qop=auth, nc=0000000A, cnonce="z", algorithm=SHA-256`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Username != `al"ice` || c.Realm != "kaopu.test" || c.Nonce != "abc" || c.Nc != 10 || c.NC != "0000000A" || c.Algorithm != "SHA-256" || c.QOP != "auth" {
+		t.Fatalf("parsed %+v", c)
+	}
+	for _, bad := range []string{``, `Basic x`, `Digest`, `Digest username="a`, `Digest username=a, nonce=b`, `Digest username=a, nonce=b, response=c, nc=xyz`} {
+		if _, err := parseCredentials(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
-
-	"github.com/icholy/digest"
 )
 
 // Algorithm is a digest hash algorithm name as it appears on the wire.
@@ -115,7 +113,7 @@ func (d *Digest) Check(r Request) Result {
 	if r.Authorization == "" {
 		return Result{Outcome: Challenge}
 	}
-	c, err := digest.ParseCredentials(r.Authorization)
+	c, err := parseCredentials(r.Authorization)
 	if err != nil {
 		return d.fail(r, "", "unparseable credentials")
 	}
@@ -145,7 +143,7 @@ func (d *Digest) Check(r Request) Result {
 		// Same work as for a known user, so timing tells nothing.
 		ha1 = decoyHA1(alg, d.nonces.key[:], c.Username)
 	}
-	want := response(alg, ha1, c, r.Method)
+	want := response(alg, ha1, &c, r.Method)
 	match := hmac.Equal([]byte(want), []byte(strings.ToLower(c.Response)))
 	if !known || !match {
 		why := "wrong password"
@@ -216,22 +214,13 @@ func H(alg Algorithm, parts ...string) string {
 }
 
 // response computes the expected digest response (RFC 7616 §3.4.1).
-func response(alg Algorithm, ha1 string, c *digest.Credentials, method string) string {
+func response(alg Algorithm, ha1 string, c *credentials, method string) string {
 	ha2 := H(alg, method, c.URI)
 	if c.QOP == "" {
 		return H(alg, ha1, c.Nonce, ha2)
 	}
-	return H(alg, ha1, c.Nonce, ncHex(c.Nc), c.Cnonce, strings.ToLower(c.QOP), ha2)
-}
-
-func ncHex(nc int) string {
-	const digits = "0123456789abcdef"
-	var b [8]byte
-	for i := 7; i >= 0; i-- {
-		b[i] = digits[nc&0xf]
-		nc >>= 4
-	}
-	return string(b[:])
+	// nc is hashed exactly as the client sent it (8 hex digits, any case).
+	return H(alg, ha1, c.Nonce, c.NC, c.Cnonce, strings.ToLower(c.QOP), ha2)
 }
 
 func decoyHA1(alg Algorithm, key []byte, login string) string {

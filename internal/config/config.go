@@ -65,6 +65,10 @@ type Registrar struct {
 	MaxExpires     int `yaml:"max_expires"`
 	DefaultExpires int `yaml:"default_expires"`
 	MaxContacts    int `yaml:"max_contacts"`
+	// NATKeepalive is how often a UDP contact that registered from another
+	// address than its Contact (it is behind NAT) is sent an OPTIONS to keep
+	// its NAT binding open; 0 disables.
+	NATKeepalive Duration `yaml:"nat_keepalive"`
 }
 
 // Auth configures digest authentication.
@@ -108,9 +112,13 @@ func Default() Config {
 			MaxExpires:     3600,
 			DefaultExpires: 3600,
 			MaxContacts:    10,
+			NATKeepalive:   Duration(30 * time.Second),
 		},
 		Auth: Auth{
-			Algorithms: []string{"SHA-256", "MD5"},
+			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
+			// challenge and sipp 3.6 answers only the first one; phones that
+			// do RFC 8760 can be offered [SHA-256, MD5].
+			Algorithms: []string{"MD5"},
 			NonceTTL:   Duration(5 * time.Minute),
 		},
 		Security: Security{
@@ -214,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	if r.MaxContacts < 1 || r.MaxContacts > 100 {
 		return &Error{"registrar.max_contacts", strconv.Itoa(r.MaxContacts), "1..100"}
+	}
+	if d := r.NATKeepalive.D(); d != 0 && (d < 5*time.Second || d > time.Hour) {
+		return &Error{"registrar.nat_keepalive", d.String(), "0 (off) or 5s..1h"}
 	}
 	if len(c.Auth.Algorithms) == 0 {
 		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}

@@ -142,6 +142,35 @@ func (l *Location) queue(op store.BindingOp) {
 	l.ops <- op
 }
 
+// Each calls fn for every unexpired binding (a snapshot per shard).
+func (l *Location) Each(fn func(store.Binding)) {
+	now := l.now()
+	var snap []store.Binding
+	for i := range l.shards {
+		s := &l.shards[i]
+		snap = snap[:0]
+		s.mu.RLock()
+		for _, bs := range s.m {
+			for _, b := range bs {
+				if b.Expires.After(now) {
+					snap = append(snap, b)
+				}
+			}
+		}
+		s.mu.RUnlock()
+		for _, b := range snap {
+			fn(b)
+		}
+	}
+}
+
+// BehindNAT reports whether b registered from another address than its
+// Contact names, i.e. a NAT rewrote its source.
+func BehindNAT(b store.Binding) bool {
+	u, err := parseHostPort(b.Contact)
+	return err != nil || u != b.Source
+}
+
 // Sweep removes bindings that have expired.
 func (l *Location) Sweep() int {
 	now := l.now()
@@ -183,7 +212,26 @@ func (l *Location) Run(ctx context.Context) {
 	defer sweep.Stop()
 	flush := time.NewTicker(100 * time.Millisecond)
 	defer flush.Stop()
+	// Changes are coalesced per binding: of several changes to one contact
+	// within a batch only the last is written.
+	type key struct{ aor, contact string }
 	batch := make([]store.BindingOp, 0, 4096)
+	index := make(map[key]int, 4096)
+	add := func(op store.BindingOp) {
+		if op.Binding.Contact == "" {
+			// Delete-all: later changes must stay after it.
+			clear(index)
+			batch = append(batch, op)
+			return
+		}
+		k := key{op.Binding.AOR, op.Binding.Contact}
+		if i, ok := index[k]; ok {
+			batch[i] = op
+			return
+		}
+		index[k] = len(batch)
+		batch = append(batch, op)
+	}
 	write := func() {
 		if len(batch) == 0 {
 			return
@@ -194,14 +242,24 @@ func (l *Location) Run(ctx context.Context) {
 		}
 		cancel()
 		batch = batch[:0]
+		clear(index)
 	}
+	cleanup := time.NewTicker(time.Minute)
+	defer cleanup.Stop()
 	for {
 		select {
 		case op := <-l.ops:
-			batch = append(batch, op)
+			add(op)
 			if len(batch) >= 4096 {
 				write()
 			}
+		case <-cleanup.C:
+			write()
+			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if _, err := l.st.DeleteExpiredBindings(wctx, l.now()); err != nil {
+				l.log.Error("removing expired registrations failed", "error", err)
+			}
+			cancel()
 		case <-flush.C:
 			write()
 		case <-sweep.C:
@@ -211,7 +269,7 @@ func (l *Location) Run(ctx context.Context) {
 			for {
 				select {
 				case op := <-l.ops:
-					batch = append(batch, op)
+					add(op)
 				default:
 					write()
 					return

@@ -45,6 +45,7 @@ type Server struct {
 	gate   *sipx.Gate
 	ua     *sipgo.UserAgent
 	sip    *sipgo.Server
+	client *sipgo.Client
 
 	ready   atomic.Bool
 	closers []io.Closer
@@ -214,6 +215,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.sip = srv
+	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.realm)); err != nil {
+		return err
+	}
 	srv.OnRegister(s.wrap(s.reg.Handle))
 	srv.OnOptions(s.wrap(s.options))
 	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
@@ -292,6 +296,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
+	if d := cfg.Registrar.NATKeepalive.D(); d > 0 {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.keepalive(bgctx, d) }()
+	}
+
 	workers := udpWorkers()
 	ul := s.gate.ServeUDP(uc, workers)
 	s.closers = append(s.closers, ul, tl)
@@ -305,6 +314,19 @@ func (s *Server) Start(ctx context.Context) error {
 		hs := &http.Server{Handler: web.Handler(s.ready.Load, s.metrics), ReadHeaderTimeout: 10 * time.Second}
 		s.closers = append(s.closers, hs)
 		go s.serve("http", func() error { return hs.Serve(hl) })
+	}
+	// sipgo registers the UDP socket in its connection pool when its serve
+	// goroutine starts; requests to phones must leave from that socket, so
+	// do not report ready before it is there.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := ua.TransportLayer().GetConnection("udp", s.UDPAddr.String()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("sip.listen: UDP transport did not start")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	s.ready.Store(true)
 	attrs := []any{"version", version.Version, "domain", s.realm, "sip_udp", s.UDPAddr.String(), "sip_tcp", s.TCPAddr.String()}

@@ -64,6 +64,8 @@ type Users interface {
 type Bindings interface {
 	LoadBindings(ctx context.Context, now time.Time) ([]Binding, error)
 	ApplyBindings(ctx context.Context, ops []BindingOp) error
+	// DeleteExpiredBindings drops rows whose expiry has passed.
+	DeleteExpiredBindings(ctx context.Context, now time.Time) (int64, error)
 }
 
 // Settings is a small key/value table for server-wide state.

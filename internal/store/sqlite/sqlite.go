@@ -287,10 +287,16 @@ func (s *Store) ApplyBindings(ctx context.Context, ops []store.BindingOp) error 
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM bindings WHERE expires_unix <= ?`, time.Now().Unix()); err != nil {
-		return err
-	}
 	return tx.Commit()
+}
+
+// DeleteExpiredBindings removes rows that expired before now.
+func (s *Store) DeleteExpiredBindings(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM bindings WHERE expires_unix <= ?`, now.Unix())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // GetSetting returns a setting; store.ErrNotFound when unset.

@@ -31,6 +31,5 @@ CREATE TABLE bindings (
 	updated_unix INTEGER NOT NULL,
 	PRIMARY KEY (aor, contact)
 );
-CREATE INDEX bindings_expires ON bindings (expires_unix);
 
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);

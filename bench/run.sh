@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `make bench`: kaopu's registrar against Kamailio 5.6, then kaopu's memory
+# with 100,000 bindings. See bench/README.md.
+#
+#   make bench                      # what the Makefile runs: build, then this
+#   bash bench/run.sh [regbench flags]   e.g. -servers kamailio -step-seconds 5
+#
+# Installs missing peers (sipp, kamailio + SQLite module, sqlite3) with apt,
+# builds the Go driver (bench/cmd/regbench) and runs it. Figures go to stdout
+# (one "name value" line each) and to bench/out/results.txt; per-step numbers
+# to bench/out/steps.csv; server and sipp logs to bench/out/logs/.
+# Everything runs under a temp dir on 127.0.0.1; every process started is
+# stopped by its process id at the end, also on failure or Ctrl-C.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+OUT=$ROOT/bench/out
+: "${KAOPU_BIN:=$ROOT/bin/kaopu}"
+export KAOPU_BIN
+
+# ---- peers, idempotent ------------------------------------------------------
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
+have_pkg kamailio-sqlite-modules || missing+=(kamailio-sqlite-modules)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+if ((${#missing[@]})); then
+	echo "bench: installing ${missing[*]}" >&2
+	SUDO=()
+	[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# policy-rc.d-less containers: the kamailio package may try to start its
+	# service; the bench never uses it (it runs its own, in the foreground).
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x "$KAOPU_BIN" ]; then
+	echo "bench: $KAOPU_BIN missing; run 'make bench' (it builds it first)" >&2
+	exit 1
+fi
+
+# ---- scratch dir and cleanup --------------------------------------------------
+TMP=$(mktemp -d /tmp/kaopu-bench.XXXXXX)
+DRIVER=
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$DRIVER" ] && kill -0 "$DRIVER" 2>/dev/null; then
+		kill -TERM "$DRIVER" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$DRIVER" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$DRIVER" 2>/dev/null || true
+	fi
+	# Backstop: the driver stops what it started; if it was killed, stop the
+	# process groups it recorded -- only those whose command line names $TMP.
+	if [ -f "$TMP/pids" ]; then
+		while read -r pid _; do
+			if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$TMP"; then
+				kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+			fi
+		done <"$TMP/pids"
+	fi
+	mkdir -p "$OUT/logs"
+	cp -f "$TMP"/*.log "$OUT/logs/" 2>/dev/null || true
+	for d in "$TMP"/sipp/*/; do
+		[ -d "$d" ] || continue
+		n=$(basename "$d")
+		cp -f "$d/screen.log" "$OUT/logs/sipp-$n-screen.log" 2>/dev/null || true
+		cp -f "$d/stat.csv" "$OUT/logs/sipp-$n-stat.csv" 2>/dev/null || true
+	done
+	if [ "${KEEP_TMP:-0}" = 1 ]; then
+		echo "bench: scratch dir kept: $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+go build -o "$TMP/regbench" ./bench/cmd/regbench
+"$TMP/regbench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" "$@" &
+DRIVER=$!
+wait "$DRIVER"

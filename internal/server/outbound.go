@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/registrar"
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+// route makes req go where binding b really is: to the address its
+// REGISTER came from (RFC 3581), over the same transport, from our listening
+// UDP socket (so NATs and firewalls let it through) or over the phone's own
+// TCP/TLS connection, which sipgo's connection pool finds by that address.
+func (s *Server) route(req *sip.Request, b store.Binding) error {
+	req.SetDestination(b.Source)
+	tp := strings.ToUpper(b.Transport)
+	req.SetTransport(tp)
+	if tp == "UDP" {
+		ua, ok := s.UDPAddr.(*net.UDPAddr)
+		if !ok {
+			return errors.New("no UDP listener")
+		}
+		req.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}
+	}
+	return nil
+}
+
+// qualify sends an OPTIONS to binding b and waits for any answer
+// (like Asterisk's qualify and Kamailio's nathelper pings).
+func (s *Server) qualify(ctx context.Context, b store.Binding) (*sip.Response, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return nil, fmt.Errorf("contact %q: %w", b.Contact, err)
+	}
+	req := sip.NewRequest(sip.OPTIONS, uri)
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: s.realm},
+		Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
+	req.AppendHeader(&sip.ToHeader{Address: uri})
+	if err := s.route(req, b); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.client.Do(ctx, req)
+}
+
+// keepalive pings every UDP binding behind NAT until ctx ends.
+func (s *Server) keepalive(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sem := make(chan struct{}, 256) // bounded: 100k phones must not mean 100k goroutines
+		s.loc.Each(func(b store.Binding) {
+			if strings.ToUpper(b.Transport) != "UDP" || !registrar.BehindNAT(b) || ctx.Err() != nil {
+				return
+			}
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				// The point is the packet through the NAT; an answer is a bonus.
+				if _, err := s.qualify(ctx, b); err != nil && ctx.Err() == nil {
+					s.log.Debug("nat keepalive unanswered", "aor", b.AOR, "source", b.Source, "error", err)
+				}
+			}()
+		})
+	}
+}
