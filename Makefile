@@ -17,17 +17,19 @@ test-deps:
 	bash scripts/test-deps.sh
 
 unit:
-	$(GO) vet ./...
 	$(GO) test -count=1 -race ./internal/... ./cmd/...
 
 e2e: build
 	$(GO) test -count=1 -p 1 -timeout 20m ./test/...
 
-test: test-deps unit e2e
+test: test-deps lint unit e2e
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 lint:
+	gofmt -l . | tee /dev/stderr | (! read -r _)
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run $(STATICCHECK) ./...
 
 fuzz:
 	bash scripts/fuzz.sh

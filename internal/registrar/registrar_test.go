@@ -23,7 +23,7 @@ type memStore struct {
 	ops []store.BindingOp
 }
 
-func (m *memStore) DeleteExpiredBindings(context.Context, time.Time) (int64, error) { return 0, nil }
+func (m *memStore) DeleteExpiredBindings(context.Context, time.Time) (int64, error)  { return 0, nil }
 func (m *memStore) LoadBindings(context.Context, time.Time) ([]store.Binding, error) { return nil, nil }
 func (m *memStore) ApplyBindings(_ context.Context, ops []store.BindingOp) error {
 	m.mu.Lock()

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/kaopu/kaopu/internal/"
+
+// allowedDeps lists, for each internal package, the internal packages it
+// may import: dependencies point down the data flow (edge -> handlers ->
+// auth/location -> store), and nothing below imports the composition root.
+var allowedDeps = map[string][]string{
+	"cli":          {"server", "config", "account", "store", "store/sqlite", "version"},
+	"server":       {"config", "account", "auth", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
+	"sipx":         {},
+	"registrar":    {"auth", "store"},
+	"auth":         {},
+	"account":      {"store"},
+	"config":       {},
+	"store":        {},
+	"store/sqlite": {"store"},
+	"web":          {},
+	"version":      {},
+}
+
+func TestDependenciesPointDown(t *testing.T) {
+	root := filepath.Join("..")
+	seen := map[string]bool{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		allowed, known := allowedDeps[pkg]
+		if !known {
+			t.Errorf("package %s is not in allowedDeps: add it with the packages it may import", pkg)
+			return nil
+		}
+		seen[pkg] = true
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if !strings.HasPrefix(p, module) {
+				continue
+			}
+			dep := strings.TrimPrefix(p, module)
+			ok := false
+			for _, a := range allowed {
+				ok = ok || a == dep
+			}
+			if !ok {
+				t.Errorf("%s imports %s, which points against the data flow", path, dep)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg := range allowedDeps {
+		if !seen[pkg] {
+			t.Errorf("allowedDeps names %s, which has no Go files", pkg)
+		}
+	}
+}
