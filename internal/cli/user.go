@@ -76,7 +76,11 @@ func (e *env) user(args []string) int {
 		return exitFail
 	}
 	defer st.Close()
-	realm := server.Realm(e.ctx, cfg, st)
+	realm, err := server.EnsureRealm(e.ctx, cfg, st)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "kaopu user: %v\n", err)
+		return exitFail
+	}
 	now := time.Now()
 
 	switch sub {

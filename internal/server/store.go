@@ -57,6 +57,19 @@ func Realm(ctx context.Context, cfg config.Config, st store.Settings) string {
 	return h
 }
 
+// EnsureRealm is Realm for the admin commands: when no domain is stored
+// yet, it stores the one it decided, so later commands and the server's
+// first start hash passwords for the same realm.
+func EnsureRealm(ctx context.Context, cfg config.Config, st store.Settings) (string, error) {
+	realm := Realm(ctx, cfg, st)
+	if _, err := st.GetSetting(ctx, settingDomain); errors.Is(err, store.ErrNotFound) {
+		return realm, st.PutSetting(ctx, settingDomain, realm)
+	} else if err != nil {
+		return "", err
+	}
+	return realm, nil
+}
+
 // ensureAdmin creates the admin password on first run and returns it
 // (empty when it existed already). Only a PBKDF2 hash is stored.
 func ensureAdmin(ctx context.Context, st store.Settings) (string, error) {
