@@ -167,6 +167,7 @@ func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
 			return
 		}
+		sipx.SetToTag(req)
 		res := h(req)
 		if res == nil {
 			return

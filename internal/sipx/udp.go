@@ -237,6 +237,7 @@ func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass
 	if h, ok := g.Fast[req.Method]; ok {
 		if to := req.To(); to != nil && !to.Params.Has("tag") {
 			g.Stats.Fast.Add(1)
+			SetToTag(req)
 			res := h(req)
 			if res != nil {
 				FixVia(res, srcStr)

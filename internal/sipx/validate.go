@@ -2,8 +2,10 @@ package sipx
 
 import (
 	"bytes"
+	"hash/maphash"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -151,6 +153,7 @@ func Answerable(req *sip.Request) bool {
 
 // Reply builds a response to req with the RFC 3581 Via fix-up toward src.
 func Reply(req *sip.Request, code int, reason string) *sip.Response {
+	SetToTag(req)
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	res.SipVersion = "SIP/2.0"
 	FixVia(res, req.Source())
@@ -175,4 +178,33 @@ func FixVia(res *sip.Response, source string) {
 		return
 	}
 	v.Params.Add("received", host)
+}
+
+// tagSeed makes To tags unguessable across restarts.
+var tagSeed = maphash.MakeSeed()
+
+// SetToTag gives the request's To header a tag before a response is built
+// from it, so sipgo does not draw one from crypto/rand per response. The
+// tag is a hash of the transaction, so a retransmitted request gets the
+// same tag, as a stateful UAS would give (RFC 3261 §8.2.6.2).
+func SetToTag(req *sip.Request) {
+	to := req.To()
+	if to == nil || to.Params.Has("tag") {
+		return
+	}
+	var h maphash.Hash
+	h.SetSeed(tagSeed)
+	if c := req.CallID(); c != nil {
+		h.WriteString(c.Value())
+	}
+	if f := req.From(); f != nil {
+		tag, _ := f.Params.Get("tag")
+		h.WriteString(tag)
+	}
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.WriteString(b)
+	}
+	var buf [16]byte
+	to.Params.Add("tag", string(strconv.AppendUint(buf[:0], h.Sum64(), 36)))
 }
