@@ -56,9 +56,18 @@ func NewUser(name, ext, realm, password string, now time.Time) (store.User, erro
 }
 
 // Entry is what the directory knows of one login name (user name or extension).
+// Digests are kept binary: 100,000 users cost ~10 MB, not ~25.
 type Entry struct {
-	User              string // canonical user name (the address of record)
-	HA1MD5, HA1SHA256 string
+	User   string // canonical user name (the address of record)
+	md5    [16]byte
+	sha256 [32]byte
+}
+
+func newEntry(user, md5hex, shahex string) Entry {
+	e := Entry{User: user}
+	hex.Decode(e.md5[:], []byte(md5hex))
+	hex.Decode(e.sha256[:], []byte(shahex))
+	return e
 }
 
 // Directory is an in-memory index of users by name and extension.
@@ -137,20 +146,20 @@ func (d *Directory) reload(ctx context.Context, force bool) error {
 	if !force && v == d.ver.Load() {
 		return nil
 	}
-	us, err := d.users.ListUsers(ctx)
-	if err != nil {
-		return err
-	}
-	m := make(map[string]Entry, len(us)*2)
+	m := make(map[string]Entry, d.Len())
 	stale := 0
-	for _, u := range us {
+	err = d.users.EachUser(ctx, func(u store.User) error {
 		if u.Realm != d.realm {
 			stale++
 		}
-		m[u.Name] = Entry{User: u.Name, HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256}
+		m[u.Name] = newEntry(u.Name, u.HA1MD5, u.HA1SHA256)
 		if u.Ext != "" {
-			m[u.Ext] = Entry{User: u.Name, HA1MD5: u.ExtHA1MD5, HA1SHA256: u.ExtHA1SHA256}
+			m[u.Ext] = newEntry(u.Name, u.ExtHA1MD5, u.ExtHA1SHA256)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if stale > 0 {
 		d.log.Warn("users were created for another realm and cannot authenticate; set their passwords again",
@@ -168,7 +177,7 @@ func (d *Directory) HA1(login string, alg string) (user, ha1 string, ok bool) {
 		return "", "", false
 	}
 	if alg == "SHA-256" {
-		return e.User, e.HA1SHA256, true
+		return e.User, hex.EncodeToString(e.sha256[:]), true
 	}
-	return e.User, e.HA1MD5, true
+	return e.User, hex.EncodeToString(e.md5[:]), true
 }

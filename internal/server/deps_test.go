@@ -15,17 +15,19 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":          {"server", "config", "account", "store", "store/sqlite", "version"},
-	"server":       {"config", "account", "auth", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
-	"sipx":         {},
-	"registrar":    {"auth", "store"},
-	"auth":         {},
-	"account":      {"store"},
-	"config":       {},
-	"store":        {},
-	"store/sqlite": {"store"},
-	"web":          {},
-	"version":      {},
+	"cli":             {"server", "config", "account", "store", "store/sqlite", "version"},
+	"server":          {"config", "account", "auth", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
+	"sipx":            {},
+	"registrar":       {"auth", "store"},
+	"auth":            {},
+	"account":         {"store"},
+	"config":          {},
+	"store":           {},
+	"store/sqlite":    {"store"},
+	"web":             {},
+	"media":           {}, // media never imports SIP code
+	"media/mediatest": {"media"},
+	"version":         {},
 }
 
 func TestDependenciesPointDown(t *testing.T) {
@@ -39,7 +41,10 @@ func TestDependenciesPointDown(t *testing.T) {
 		pkg := filepath.ToSlash(rel)
 		allowed, known := allowedDeps[pkg]
 		if !known {
-			t.Errorf("package %s is not in allowedDeps: add it with the packages it may import", pkg)
+			if !seen["?"+pkg] {
+				t.Errorf("package %s is not in allowedDeps: add it with the packages it may import", pkg)
+			}
+			seen["?"+pkg] = true
 			return nil
 		}
 		seen[pkg] = true

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,6 +128,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return nil, fmt.Errorf("loading registrations: %w", err)
 	}
 	log.Info("registrations restored", "bindings", n)
+	// Loading users and bindings leaves garbage several times the size of
+	// what is kept; hand it back now instead of carrying it as RSS.
+	debug.FreeOSMemory()
 	s.reg = registrar.New(registrar.Config{
 		MinExpires: cfg.Registrar.MinExpires, MaxExpires: cfg.Registrar.MaxExpires,
 		DefaultExpires: cfg.Registrar.DefaultExpires, MaxContacts: cfg.Registrar.MaxContacts,
@@ -371,6 +375,8 @@ func (s *Server) Realm() string { return s.realm }
 
 func (s *Server) metrics() []web.Metric {
 	g, d := &s.gate.Stats, &s.digest.Stats
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	return []web.Metric{
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
 		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
@@ -384,6 +390,10 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),
 		web.Counter("kaopu_auth_failures_total", "Failed digest authentications.", float64(d.Failures.Load())),
 		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
+		web.Gauge("go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", float64(ms.HeapInuse)),
+		web.Gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(ms.HeapAlloc)),
+		web.Gauge("go_memstats_sys_bytes", "Bytes obtained from the OS.", float64(ms.Sys)),
+		web.Counter("go_gc_cycles_total", "Completed GC cycles.", float64(ms.NumGC)),
 	}
 }
 

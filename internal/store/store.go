@@ -56,6 +56,8 @@ type Users interface {
 	DeleteUser(ctx context.Context, name string) error
 	GetUser(ctx context.Context, name string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// EachUser streams every user to fn without holding them all in memory.
+	EachUser(ctx context.Context, fn func(User) error) error
 	// UsersVersion changes whenever any user row changes, in any process.
 	UsersVersion(ctx context.Context) (int64, error)
 }

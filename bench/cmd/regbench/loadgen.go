@@ -188,7 +188,7 @@ func (g *regGen) register(ctx context.Context, c *net.UDPConn, buf []byte, u use
 	if resp.code != 401 {
 		return 0, rt, fmt.Sprintf("first_%d", resp.code)
 	}
-	auth, err := digestAuthorization(resp.challenges, u, "REGISTER", "sip:"+g.domain)
+	auth, err := digestAuthorization(resp.challenges, u, "REGISTER", "sip:"+g.domain, randHex(8))
 	if err != nil {
 		return 0, rt, "bad_challenge"
 	}
@@ -295,9 +295,9 @@ func parseResponse(b []byte) (sipResp, bool) {
 	return r, true
 }
 
-// digestAuthorization answers a challenge (RFC 8760 / RFC 2617): MD5 when
-// offered, else SHA-256; qop=auth when offered.
-func digestAuthorization(challenges []string, u user, method, uri string) (string, error) {
+// digestAuthorization answers a challenge (RFC 2617, RFC 8760): MD5 when
+// offered, else SHA-256; qop=auth with nc=00000001 when offered.
+func digestAuthorization(challenges []string, u user, method, uri, cnonce string) (string, error) {
 	var chosen map[string]string
 	var alg string
 	for _, want := range []string{"MD5", "SHA-256"} {
@@ -344,7 +344,7 @@ func digestAuthorization(challenges []string, u user, method, uri string) (strin
 		}
 	}
 	if qopAuth {
-		cnonce, nc := randHex(8), "00000001"
+		const nc = "00000001"
 		fmt.Fprintf(&b, `, response="%s", qop=auth, nc=%s, cnonce="%s"`,
 			hx(ha1+":"+nonce+":"+nc+":"+cnonce+":auth:"+ha2), nc, cnonce)
 	} else {

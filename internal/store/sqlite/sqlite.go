@@ -198,6 +198,25 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return out, rows.Err()
 }
 
+// EachUser streams all users to fn.
+func (s *Store) EachUser(ctx context.Context, fn func(store.User) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userCols+` FROM users`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // UsersVersion returns a counter bumped by every change to users.
 func (s *Store) UsersVersion(ctx context.Context) (int64, error) {
 	var v int64
