@@ -23,7 +23,7 @@ type shard struct {
 type entry struct {
 	contact, source, callID, userAgent string
 	rare                               *rareFields // nil when all empty
-	expires, updated                   int64      // unix nanoseconds
+	expires, updated                   int64       // unix nanoseconds
 	cseq                               uint32
 	transport                          string // interned constant: UDP, TCP, ...
 }
