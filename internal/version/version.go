@@ -1,4 +1,3 @@
-// Package version holds the build version of kaopu, set with -ldflags.
 package version
 
 // Version is overridden at link time: -ldflags "-X github.com/kaopu/kaopu/internal/version.Version=v1.2.3".
