@@ -29,6 +29,8 @@ Usage:
                 [--log-format text|json] [--log-level debug|info|warn|error]
   kaopu user    add NAME --password PW [--ext NUM] | list | del NAME |
                 passwd NAME --password PW | import FILE.csv
+  kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
+                export --format csv|json [--from DATE] [--to DATE]
   kaopu version
 
 Every admin command accepts --data DIR, --db DSN and --config FILE and works on
@@ -48,6 +50,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.serve(args[1:])
 	case "user", "users":
 		return env.user(args[1:])
+	case "cdr":
+		return env.cdr(args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "kaopu %s\n", version.Version)
 		return exitOK

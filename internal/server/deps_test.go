@@ -15,8 +15,10 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":             {"server", "config", "account", "store", "store/sqlite", "version"},
-	"server":          {"config", "account", "auth", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
+	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version"},
+	"server":          {"config", "account", "auth", "call", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
+	"call":            {"auth", "store"},
+	"cdr":             {"store"},
 	"sipx":            {},
 	"registrar":       {"auth", "store"},
 	"auth":            {},
@@ -27,6 +29,7 @@ var allowedDeps = map[string][]string{
 	"web":             {},
 	"media":           {}, // media never imports SIP code
 	"media/mediatest": {"media"},
+	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},
 }
 

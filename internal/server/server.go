@@ -23,6 +23,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/account"
 	"github.com/kaopu/kaopu/internal/auth"
+	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/config"
 	"github.com/kaopu/kaopu/internal/registrar"
 	"github.com/kaopu/kaopu/internal/sipx"
@@ -47,6 +48,7 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	sip    *sipgo.Server
 	client *sipgo.Client
+	calls  *call.Manager
 
 	ready   atomic.Bool
 	closers []io.Closer
@@ -66,8 +68,13 @@ func configureSipgo(log *slog.Logger) {
 		// sipgo logs every parse failure with the raw packet at Error level;
 		// the edge answers those itself, so keep sipgo's own noise at Warn+
 		// and tag it.
+		// KAOPU_SIPGO_LOG=debug lowers the floor when debugging sipgo itself.
+		floor := slog.LevelWarn
+		if os.Getenv("KAOPU_SIPGO_LOG") == "debug" {
+			floor = slog.LevelDebug
+		}
 		h := log.Handler().WithAttrs([]slog.Attr{slog.String("component", "sipgo")})
-		sip.SetDefaultLogger(slog.New(levelFloor{h, slog.LevelWarn}))
+		sip.SetDefaultLogger(slog.New(levelFloor{h, floor}))
 	})
 }
 
@@ -78,6 +85,16 @@ type levelFloor struct {
 
 func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+// WithAttrs keeps the floor on derived loggers (sipgo derives many).
+func (l levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{l.Handler.WithAttrs(as), l.min}
+}
+
+// WithGroup keeps the floor on derived loggers.
+func (l levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{l.Handler.WithGroup(name), l.min}
 }
 
 // New builds a server from a validated config. out receives the one-time
@@ -153,7 +170,7 @@ func (c canonical) CanonicalUser(login string) (string, bool) {
 	return e.User, ok
 }
 
-var allowed = "REGISTER, OPTIONS"
+var allowed = "INVITE, ACK, BYE, CANCEL, REGISTER, OPTIONS"
 
 func (s *Server) options(req *sip.Request) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
@@ -181,6 +198,47 @@ func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 			s.log.Debug("respond failed", "error", err, "method", req.Method)
 		}
 	}
+}
+
+// validated runs a transaction handler only for requests that pass the
+// edge's validation (TCP/TLS requests reach sipgo without it).
+func (s *Server) validated(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
+			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// contact is our Contact for dialogs: the public IP, else the SIP
+// listener's address when it is a specific one.
+func (s *Server) contact() sip.ContactHeader {
+	host := s.cfg.PublicIP
+	ua, _ := s.UDPAddr.(*net.UDPAddr)
+	if host == "" && ua != nil && !ua.IP.IsUnspecified() {
+		host = ua.IP.String()
+	}
+	if host == "" {
+		host = outboundIP()
+	}
+	port := 0
+	if ua != nil {
+		port = ua.Port
+	}
+	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: host, Port: port}}
+}
+
+// outboundIP is the local address of the default route, learned without
+// sending anything (a UDP "connect" only selects a route).
+func outboundIP() string {
+	c, err := net.Dial("udp", "192.0.2.1:9") // TEST-NET-1: never contacted
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
 // Start binds every listener and starts serving. It returns once all are up.
@@ -220,12 +278,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.sip = srv
-	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.realm)); err != nil {
-		return err
-	}
 	srv.OnRegister(s.wrap(s.reg.Handle))
 	srv.OnOptions(s.wrap(s.options))
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
 			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
@@ -277,6 +331,19 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.HTTPAddr = hl.Addr()
 	}
+
+	// Requests we send carry our listener's address in Via and Contact, so
+	// the client and the call manager are made once it is known.
+	contact := s.contact()
+	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(contact.Address.Host)); err != nil {
+		return err
+	}
+	s.calls = call.New(call.Config{Domain: s.realm}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		s.client, contact, call.Hooks{})
+	srv.OnInvite(s.validated(s.calls.OnInvite))
+	srv.OnAck(s.calls.OnAck)
+	srv.OnBye(s.validated(s.calls.OnBye))
+	srv.OnCancel(s.validated(s.calls.OnCancel))
 
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
@@ -357,6 +424,9 @@ func (s *Server) Close() error {
 	s.ready.Store(false)
 	for _, c := range s.closers {
 		c.Close()
+	}
+	if s.calls != nil {
+		s.calls.Close()
 	}
 	if s.ua != nil {
 		s.ua.Close()

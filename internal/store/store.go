@@ -81,5 +81,6 @@ type Store interface {
 	Users
 	Bindings
 	Settings
+	CDRs
 	Close() error
 }

@@ -1,0 +1,497 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/auth"
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+// Config tunes call handling.
+type Config struct {
+	Domain          string
+	NoAnswerTimeout time.Duration // default 30 s: then the caller gets 480
+}
+
+// Users resolves the user part of a Request-URI (name or extension).
+type Users interface {
+	CanonicalUser(login string) (string, bool)
+}
+
+// Locator returns where a user is registered.
+type Locator interface {
+	Lookup(aor string) []store.Binding
+}
+
+// Router points a request at a binding (its real source and transport).
+type Router func(req *sip.Request, b store.Binding) error
+
+// Hooks observe a call's life (CDRs, metrics); any may be nil.
+type Hooks struct {
+	OnStart  func(c *Call)
+	OnAnswer func(c *Call)
+	OnEnd    func(c *Call, status int, reason string)
+}
+
+// Manager runs every call of this node.
+type Manager struct {
+	cfg    Config
+	log    *slog.Logger
+	digest *auth.Digest
+	users  Users
+	loc    Locator
+	route  Router
+	in     *sipgo.DialogUA // our side toward callers
+	out    *sipgo.DialogUA // our side toward callees
+	hooks  Hooks
+
+	mu       sync.Mutex
+	byCaller map[string]*Call // UAS dialog ID of the caller leg
+	byCallee map[string]*Call // dialog ID of the winning callee leg
+	wg       sync.WaitGroup
+}
+
+// New makes a call manager. client sends requests; contact is our Contact.
+func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator, route Router,
+	client *sipgo.Client, contact sip.ContactHeader, hooks Hooks) *Manager {
+	if cfg.NoAnswerTimeout <= 0 {
+		cfg.NoAnswerTimeout = 30 * time.Second
+	}
+	ua := func() *sipgo.DialogUA {
+		// RewriteContact: in-dialog requests go to where the peer really
+		// is (RFC 3581 source), not to a Contact that may be behind NAT.
+		return &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: true}
+	}
+	return &Manager{cfg: cfg, log: log, digest: d, users: users, loc: loc, route: route,
+		in: ua(), out: ua(), hooks: hooks,
+		byCaller: map[string]*Call{}, byCallee: map[string]*Call{}}
+}
+
+// Call is one bridged call: the caller's dialog and the callee's.
+type Call struct {
+	ID       string // the caller's Call-ID
+	Caller   string // authenticated user
+	Callee   string // the callee's user name
+	Dialed   string // the Request-URI user as dialed
+	Start    time.Time
+	Answered time.Time
+	Log      *slog.Logger
+
+	in  *sipgo.DialogServerSession
+	out *sipgo.DialogClientSession
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	ended  atomic.Bool
+}
+
+// Active returns the number of calls in progress.
+func (m *Manager) Active() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byCaller)
+}
+
+// Close hangs up every call and waits for their goroutines.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	calls := make([]*Call, 0, len(m.byCaller))
+	for _, c := range m.byCaller {
+		calls = append(calls, c)
+	}
+	m.mu.Unlock()
+	for _, c := range calls {
+		c.cancel()
+	}
+	m.wg.Wait()
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	tx.Respond(res)
+}
+
+// OnInvite handles an INVITE outside a dialog (a new call).
+func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		// re-INVITE (hold, codec change): not relayed yet.
+		respond(tx, req, 501, "Not Implemented")
+		return
+	}
+	if req.Contact() == nil {
+		respond(tx, req, 400, "Missing Contact")
+		return
+	}
+	src, _ := netip.ParseAddrPort(req.Source())
+	var authz string
+	if h := req.GetHeader("Proxy-Authorization"); h != nil {
+		authz = h.Value()
+	}
+	ar := m.digest.Check(auth.Request{Method: "INVITE", Authorization: authz, CSeq: req.CSeq().SeqNo, Source: src.Addr()})
+	if ar.Outcome != auth.OK {
+		if ar.Outcome == auth.Failed {
+			m.log.Warn("authentication failed", "login", ar.Login, "source", req.Source(), "reason", ar.Reason, "method", "INVITE")
+		}
+		var hdrs []sip.Header
+		for _, c := range m.digest.Challenges(ar.Outcome == auth.Stale) {
+			hdrs = append(hdrs, sip.NewHeader("Proxy-Authenticate", c))
+		}
+		respond(tx, req, 407, "Proxy Authentication Required", hdrs...)
+		return
+	}
+	dialed := req.Recipient.User
+	callee, ok := m.users.CanonicalUser(dialed)
+	if !ok {
+		respond(tx, req, 404, "Not Found")
+		return
+	}
+	targets := m.loc.Lookup(callee)
+	if len(targets) == 0 {
+		respond(tx, req, 480, "Temporarily Unavailable")
+		return
+	}
+	respond(tx, req, 100, "Trying")
+
+	in, err := m.in.ReadInvite(req, tx)
+	if err != nil {
+		m.log.Warn("invite refused", "error", err)
+		respond(tx, req, 500, "Server Internal Error")
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Call{ID: req.CallID().Value(), Caller: ar.User, Callee: callee, Dialed: dialed,
+		Start: time.Now(), in: in, ctx: ctx, cancel: cancel}
+	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
+	m.mu.Lock()
+	m.byCaller[in.ID] = c
+	m.mu.Unlock()
+	if m.hooks.OnStart != nil {
+		m.hooks.OnStart(c)
+	}
+	// sipgo ends the INVITE server transaction when this handler returns,
+	// so ring here until the caller has a final answer.
+	m.wg.Add(1)
+	if !m.ring(c, req, targets) {
+		m.wg.Done()
+		return
+	}
+	go func() {
+		defer m.wg.Done()
+		m.hold(c)
+	}()
+}
+
+type branchResult struct {
+	cs  *sipgo.DialogClientSession
+	err error
+}
+
+// ring forks the call to every target and answers the caller with the
+// winner; false when the call did not connect (and is finished).
+func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool {
+	ringCtx, stopRinging := context.WithTimeout(c.ctx, m.cfg.NoAnswerTimeout)
+	defer stopRinging()
+	results := make(chan branchResult, len(targets))
+	branchCtx, cancelBranches := context.WithCancel(ringCtx)
+	defer cancelBranches()
+	// While ringing, the caller's CANCEL ends its dialog (the transaction
+	// layer has answered 487): stop ringing every branch.
+	ringing, callerGone := make(chan struct{}), make(chan struct{})
+	defer close(ringing)
+	go func() {
+		select {
+		case <-c.in.Context().Done():
+			close(callerGone)
+			cancelBranches()
+		case <-ringing:
+		}
+	}()
+	var relayMu sync.Mutex
+	started := 0
+	for _, b := range targets {
+		out, err := m.newLegInvite(c, req, b)
+		if err != nil {
+			c.Log.Warn("cannot reach contact", "contact", b.Contact, "error", err)
+			continue
+		}
+		cs, err := m.out.WriteInvite(branchCtx, out)
+		if err != nil {
+			c.Log.Warn("invite to contact failed", "contact", b.Contact, "error", err)
+			continue
+		}
+		started++
+		go func() {
+			err := cs.WaitAnswer(branchCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+				c.Log.Debug("callee response", "status", res.StatusCode, "contact", b.Contact)
+				if res.StatusCode == 180 || res.StatusCode == 183 {
+					relayMu.Lock()
+					defer relayMu.Unlock()
+					if c.in.LoadState() < sip.DialogStateEstablished {
+						var body []byte
+						if res.StatusCode == 183 {
+							body = res.Body()
+						}
+						if err := c.in.Respond(res.StatusCode, res.Reason, body, sdpType(body)...); err != nil {
+							c.Log.Debug("relaying provisional failed", "error", err)
+						}
+					}
+				}
+				return nil
+			}})
+			results <- branchResult{cs: cs, err: err}
+		}()
+	}
+	if started == 0 {
+		c.in.Respond(480, "Temporarily Unavailable", nil)
+		m.finish(c, 480, "Temporarily Unavailable")
+		return false
+	}
+
+	var winner *sipgo.DialogClientSession
+	best := 0
+	bestReason := ""
+	pending := started
+	for pending > 0 && winner == nil {
+		r := <-results
+		pending--
+		if r.err == nil {
+			winner = r.cs
+			break
+		}
+		var er *sipgo.ErrDialogResponse
+		if errors.As(r.err, &er) {
+			if code := er.Res.StatusCode; betterFinal(code, best) {
+				best, bestReason = code, er.Res.Reason
+			}
+		}
+		r.cs.Close()
+	}
+	if pending > 0 {
+		// RFC 3261 §16.7 step 10: CANCEL the other branches. A branch that
+		// has not sent a provisional answer cannot be cancelled until it
+		// does or Timer B fires, so do not make the caller wait for it.
+		cancelBranches()
+		go func() {
+			for ; pending > 0; pending-- {
+				r := <-results
+				if r.err == nil {
+					// A second answer lost the race: hang it up.
+					r.cs.Ack(context.Background())
+					r.cs.Bye(context.Background())
+					continue
+				}
+				r.cs.Close()
+			}
+		}()
+	}
+
+	if winner == nil {
+		cancelled := false
+		select {
+		case <-callerGone:
+			cancelled = true
+		default:
+		}
+		switch {
+		case cancelled || c.ctx.Err() != nil:
+			// The caller cancelled: the transaction layer answered 487.
+			m.finish(c, 487, "Request Terminated")
+		case ringCtx.Err() != nil:
+			c.in.Respond(480, "No Answer", nil)
+			m.finish(c, 480, "No Answer")
+		case best == 0:
+			c.in.Respond(480, "Temporarily Unavailable", nil)
+			m.finish(c, 480, "Temporarily Unavailable")
+		default:
+			c.in.Respond(best, bestReason, nil)
+			m.finish(c, best, bestReason)
+		}
+		return false
+	}
+
+	// Answered: ACK the callee, answer the caller with the callee's SDP.
+	c.out = winner
+	if err := winner.Ack(context.Background()); err != nil {
+		c.Log.Warn("ack to callee failed", "error", err)
+	}
+	body := winner.InviteResponse.Body()
+	if err := c.in.Respond(200, "OK", body, sdpType(body)...); err != nil {
+		c.Log.Warn("answering caller failed", "error", err)
+		winner.Bye(context.Background())
+		m.finish(c, 500, "Server Internal Error")
+		return false
+	}
+	c.Answered = time.Now()
+	m.mu.Lock()
+	m.byCallee[winner.ID] = c
+	m.mu.Unlock()
+	c.Log.Info("call answered")
+	if m.hooks.OnAnswer != nil {
+		m.hooks.OnAnswer(c)
+	}
+	return true
+}
+
+// hold keeps an answered call until it ends.
+func (m *Manager) hold(c *Call) {
+	// Wait for either side to hang up (OnBye finishes the call); if the
+	// call is stopped another way (shutdown), hang up both sides here.
+	<-c.ctx.Done()
+	if !c.ended.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.out.Bye(ctx)
+		c.in.Bye(ctx)
+		m.finish(c, 200, "server shutdown")
+	}
+}
+
+// betterFinal ranks final failures for the caller (RFC 3261 §16.7 step 6,
+// simplified): 6xx beats everything, then busy, then any 4xx, then 5xx.
+func betterFinal(code, best int) bool {
+	rank := func(c int) int {
+		switch {
+		case c >= 600:
+			return 5
+		case c == 486:
+			return 4
+		case c >= 400 && c < 500:
+			return 3
+		case c >= 500:
+			return 2
+		case c > 0:
+			return 1
+		}
+		return 0
+	}
+	return rank(code) > rank(best)
+}
+
+func sdpType(body []byte) []sip.Header {
+	if len(body) == 0 {
+		return nil
+	}
+	ct := sip.ContentTypeHeader("application/sdp")
+	return []sip.Header{&ct}
+}
+
+// newLegInvite builds the INVITE toward one of the callee's contacts.
+func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip.Request, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return nil, err
+	}
+	out := sip.NewRequest(sip.INVITE, uri)
+	display := ""
+	if f := req.From(); f != nil {
+		display = f.DisplayName
+	}
+	out.AppendHeader(&sip.FromHeader{DisplayName: display,
+		Address: sip.Uri{Scheme: "sip", User: c.Caller, Host: m.cfg.Domain},
+		Params:  sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
+	out.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.Callee, Host: m.cfg.Domain}})
+	for _, name := range []string{"Allow", "Supported"} {
+		if h := req.GetHeader(name); h != nil {
+			out.AppendHeader(sip.NewHeader(name, h.Value()))
+		}
+	}
+	if body := req.Body(); len(body) > 0 {
+		out.SetBody(body)
+		out.AppendHeader(sdpType(body)[0])
+	}
+	if err := m.route(out, b); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// finish ends a call once and reports it.
+func (m *Manager) finish(c *Call, status int, reason string) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	func() {
+		c.cancel()
+		m.mu.Lock()
+		delete(m.byCaller, c.in.ID)
+		if c.out != nil {
+			delete(m.byCallee, c.out.ID)
+		}
+		m.mu.Unlock()
+		c.in.Close()
+		if c.out != nil {
+			c.out.Close()
+		}
+		c.Log.Info("call ended", "status", status, "reason", reason,
+			"duration", time.Since(c.Start).Round(time.Millisecond).String())
+		if m.hooks.OnEnd != nil {
+			m.hooks.OnEnd(c, status, reason)
+		}
+	}()
+}
+
+// OnAck handles the caller's ACK for our 2xx.
+func (m *Manager) OnAck(req *sip.Request, tx sip.ServerTransaction) {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	c := m.byCaller[id]
+	m.mu.Unlock()
+	if c != nil {
+		c.in.ReadAck(req, tx)
+	}
+}
+
+// OnBye handles a BYE from either side and hangs up the other.
+func (m *Manager) OnBye(req *sip.Request, tx sip.ServerTransaction) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		m.mu.Lock()
+		c := m.byCaller[id]
+		m.mu.Unlock()
+		if c != nil {
+			c.in.ReadBye(req, tx)
+			if c.out != nil {
+				if err := c.out.Bye(ctx); err != nil {
+					c.Log.Debug("bye to callee", "error", err)
+				}
+			}
+			m.finish(c, 200, "caller hung up")
+			return
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		m.mu.Lock()
+		c := m.byCallee[id]
+		m.mu.Unlock()
+		if c != nil {
+			c.out.ReadBye(req, tx)
+			if err := c.in.Bye(ctx); err != nil {
+				c.Log.Debug("bye to caller", "error", err)
+			}
+			m.finish(c, 200, "callee hung up")
+			return
+		}
+	}
+	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// OnCancel answers a CANCEL that matched no pending INVITE (the transaction
+// layer handles the ones that did: 200 for the CANCEL, 487 for the INVITE).
+func (m *Manager) OnCancel(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}

@@ -1,0 +1,266 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+// Call detail records live in the cdrs table (migration 0002). Each write
+// is one statement, in its own transaction or in a BatchCDRs one, so the
+// row written at the start of a call is on disk before it is answered.
+
+// legJSON is how one leg's counters are kept in the legs column.
+type legJSON struct {
+	Leg              string  `json:"leg"`
+	PacketsIn        uint64  `json:"packets_in"`
+	PacketsOut       uint64  `json:"packets_out"`
+	BytesIn          uint64  `json:"bytes_in"`
+	BytesOut         uint64  `json:"bytes_out"`
+	Lost             int64   `json:"lost"`
+	JitterMs         float64 `json:"jitter_ms"`
+	StrangersDropped uint64  `json:"strangers_dropped"`
+}
+
+func encodeLegs(legs []store.LegStats) (string, error) {
+	out := make([]legJSON, len(legs))
+	for i, l := range legs {
+		out[i] = legJSON(l)
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func decodeLegs(s string) ([]store.LegStats, error) {
+	var in []legJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]store.LegStats, len(in))
+	for i, l := range in {
+		out[i] = store.LegStats(l)
+	}
+	return out, nil
+}
+
+// millis is t in Unix milliseconds, or NULL when t is zero.
+func millis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms.Int64).UTC()
+}
+
+// The CDR writes.
+const (
+	insertCDR = `INSERT INTO cdrs (call_id, caller, callee, dialed, start_ms, answer_ms, end_ms,
+		duration, billsec, disposition, cause, codec, flags, legs, active)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id`
+	answerCDR = `UPDATE cdrs SET answer_ms = ?, codec = ? WHERE id = ?`
+	endCDR    = `UPDATE cdrs SET end_ms = ?, duration = ?, billsec = ?, disposition = ?,
+		cause = ?, legs = ?, active = 0,
+		answer_ms = COALESCE(?, answer_ms),
+		codec = CASE WHEN ? = '' THEN codec ELSE ? END,
+		flags = CASE WHEN ? = '' THEN flags ELSE ? END
+		WHERE id = ?`
+)
+
+// cdrWriter runs the CDR writes on the database, each its own transaction,
+// or in a transaction of BatchCDRs, where each statement is prepared once
+// per batch: parsing costs as much as running one.
+type cdrWriter struct {
+	db    *sql.DB
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt // of tx; closed with it
+}
+
+func (w *cdrWriter) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st := w.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := w.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if w.stmts == nil {
+		w.stmts = map[string]*sql.Stmt{}
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *cdrWriter) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if w.tx == nil {
+		return w.db.ExecContext(ctx, q, args...)
+	}
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (w *cdrWriter) scan(ctx context.Context, q string, dst any, args ...any) error {
+	if w.tx == nil {
+		return w.db.QueryRowContext(ctx, q, args...).Scan(dst)
+	}
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dst)
+}
+
+// StartCDR inserts an active record and returns its ID.
+func (s *Store) StartCDR(ctx context.Context, c store.CDR) (int64, error) {
+	return (&cdrWriter{db: s.db}).StartCDR(ctx, c)
+}
+
+// AnswerCDR records when the call was answered and with which codec.
+func (s *Store) AnswerCDR(ctx context.Context, id int64, at time.Time, codec string) error {
+	return (&cdrWriter{db: s.db}).AnswerCDR(ctx, id, at, codec)
+}
+
+// EndCDR closes a record with its final state.
+func (s *Store) EndCDR(ctx context.Context, id int64, c store.CDR) error {
+	return (&cdrWriter{db: s.db}).EndCDR(ctx, id, c)
+}
+
+// BatchCDRs runs fn's writes in one transaction.
+func (s *Store) BatchCDRs(ctx context.Context, fn func(w store.CDRWriter) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("cdr batch: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(&cdrWriter{tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cdr batch: %w", err)
+	}
+	return nil
+}
+
+func (w *cdrWriter) StartCDR(ctx context.Context, c store.CDR) (int64, error) {
+	if c.Start.IsZero() {
+		return 0, fmt.Errorf("cdr %s: no start time", c.CallID)
+	}
+	legs, err := encodeLegs(c.Legs)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := w.scan(ctx, insertCDR, &id, c.CallID, c.Caller, c.Callee, c.Dialed, c.Start.UnixMilli(),
+		millis(c.Answer), millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, c.Codec, c.Flags, legs); err != nil {
+		return 0, fmt.Errorf("cdr %s: %w", c.CallID, err)
+	}
+	return id, nil
+}
+
+func (w *cdrWriter) AnswerCDR(ctx context.Context, id int64, at time.Time, codec string) error {
+	res, err := w.exec(ctx, answerCDR, at.UnixMilli(), codec, id)
+	return affected(res, err, id)
+}
+
+func (w *cdrWriter) EndCDR(ctx context.Context, id int64, c store.CDR) error {
+	legs, err := encodeLegs(c.Legs)
+	if err != nil {
+		return err
+	}
+	res, err := w.exec(ctx, endCDR, millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, legs,
+		millis(c.Answer), c.Codec, c.Codec, c.Flags, c.Flags, id)
+	return affected(res, err, id)
+}
+
+func affected(res sql.Result, err error, id int64) error {
+	if err != nil {
+		return fmt.Errorf("cdr %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("cdr %d: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// CloseActiveCDRs closes the records a crash left active, in one statement.
+func (s *Store) CloseActiveCDRs(ctx context.Context, now time.Time, flag string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE cdrs SET end_ms = ?1,
+		duration = MAX(0, (?1 - start_ms) / 1000),
+		billsec = CASE WHEN answer_ms IS NULL THEN 0 ELSE MAX(0, (?1 - answer_ms) / 1000) END,
+		disposition = CASE WHEN answer_ms IS NULL THEN ?3 ELSE ?4 END,
+		flags = CASE WHEN ?2 = '' THEN flags WHEN flags = '' THEN ?2 ELSE flags || ',' || ?2 END,
+		active = 0
+		WHERE active = 1`, now.UnixMilli(), flag, store.DispositionFailed, store.DispositionAnswered)
+	if err != nil {
+		return 0, fmt.Errorf("close active cdrs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// ListCDRs returns records by start time; see store.CDRFilter.
+func (s *Store) ListCDRs(ctx context.Context, f store.CDRFilter) ([]store.CDR, error) {
+	var where []string
+	var args []any
+	if !f.From.IsZero() {
+		where = append(where, "start_ms >= ?")
+		args = append(args, f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		where = append(where, "start_ms < ?")
+		args = append(args, f.To.UnixMilli())
+	}
+	q := `SELECT id, call_id, caller, callee, dialed, start_ms, answer_ms, end_ms, duration, billsec,
+		disposition, cause, codec, flags, legs, active FROM cdrs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if f.Limit > 0 {
+		// The most recent Limit rows, then back into start order.
+		q = `SELECT * FROM (` + q + ` ORDER BY start_ms DESC, id DESC LIMIT ?) ORDER BY start_ms, id`
+		args = append(args, f.Limit)
+	} else {
+		q += " ORDER BY start_ms, id"
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list cdrs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.CDR
+	for rows.Next() {
+		var c store.CDR
+		var start int64
+		var answer, end sql.NullInt64
+		var legs string
+		if err := rows.Scan(&c.ID, &c.CallID, &c.Caller, &c.Callee, &c.Dialed, &start, &answer, &end,
+			&c.Duration, &c.Billsec, &c.Disposition, &c.Cause, &c.Codec, &c.Flags, &legs, &c.Active); err != nil {
+			return nil, fmt.Errorf("list cdrs: %w", err)
+		}
+		c.Start = time.UnixMilli(start).UTC()
+		c.Answer, c.End = fromMillis(answer), fromMillis(end)
+		if c.Legs, err = decodeLegs(legs); err != nil {
+			return nil, fmt.Errorf("cdr %d: legs: %w", c.ID, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,194 @@
+package test
+
+// End-to-end tests of calls through kaopu (issue "Calls: B2BUA ..."): sipp
+// as the caller (with proxy authentication) and sipp as the registered
+// callee, all on 127.0.0.1.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaopu/kaopu/test/harness"
+)
+
+// callFixture is a server with caller alice and callee bob.
+type callFixture struct {
+	srv *harness.Server
+}
+
+func newCallFixture(t *testing.T) *callFixture {
+	t.Helper()
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	return &callFixture{srv: srv}
+}
+
+// registerCallee registers bob from a fresh port and returns that port, on
+// which the callee's sipp must then listen (the binding is its source).
+func (f *callFixture) registerCallee(t *testing.T) int {
+	t.Helper()
+	port := harness.FreePort(t, "udp")
+	r := sippRegister(t, f.srv, "register.xml", "bob", "bob-secret-2", "-key", "expires", "600", "-p", fmt.Sprint(port))
+	if r.ExitCode != 0 {
+		t.Fatalf("callee registration failed: exit %d\n%s", r.ExitCode, r.Errors)
+	}
+	return port
+}
+
+// callee runs a sipp UAS on port in the background; wait returns its result.
+func callee(t *testing.T, port int, args ...string) (wait func() *harness.SippResult) {
+	t.Helper()
+	done := make(chan *harness.SippResult, 1)
+	go func() {
+		done <- harness.Sipp(t, append([]string{"-p", fmt.Sprint(port), "-timeout", "20s"}, args...)...)
+	}()
+	time.Sleep(300 * time.Millisecond) // sipp binds its port before it reads
+	return func() *harness.SippResult {
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(40 * time.Second):
+			t.Fatal("callee sipp did not finish")
+			return nil
+		}
+	}
+}
+
+// caller places a call to target as alice with the given scenario file.
+func (f *callFixture) caller(t *testing.T, scenario, target string, extra ...string) *harness.SippResult {
+	t.Helper()
+	args := append([]string{f.srv.SIPAddr(), "-sf", scenario, "-s", target,
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", f.srv.Domain,
+		"-timeout", "20s"}, extra...)
+	return harness.Sipp(t, args...)
+}
+
+// failingCaller writes a caller scenario that expects final status code.
+func failingCaller(t *testing.T, code int) string {
+	t.Helper()
+	b, err := os.ReadFile(harness.Scenario(t, "uac_auth.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, `<recv response="200" rrs="true"/>`)
+	if i < 0 {
+		t.Fatal("uac_auth.xml changed: no 200 recv")
+	}
+	// The ACK of a non-2xx answer reuses the INVITE's branch (RFC 3261
+	// §17.1.1.3): that INVITE is 5 messages before the ACK.
+	s = s[:i] + fmt.Sprintf(`<recv response="%d"/>
+  <send><![CDATA[
+ACK sip:[service]@kaopu.test SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-5];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+</scenario>
+`, code)
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("uac_expect_%d.xml", code))
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCallAnsweredAndHungUp: alice calls bob by name and by extension; the
+// call is challenged (407), rings (180 relayed), is answered (200), the ACK
+// and the caller's BYE reach the callee, and the server logs the call.
+func TestCallAnsweredAndHungUp(t *testing.T) {
+	f := newCallFixture(t)
+	for _, target := range []string{"bob", "1002"} {
+		t.Run(target, func(t *testing.T) {
+			port := f.registerCallee(t)
+			wait := callee(t, port, "-sn", "uas")
+			r := f.caller(t, harness.Scenario(t, "uac_auth.xml"), target)
+			if r.ExitCode != 0 {
+				t.Fatalf("caller: exit %d, want 0 (answered and hung up)\n%s", r.ExitCode, r.Errors)
+			}
+			var codes []int
+			for _, m := range r.Responses() {
+				codes = append(codes, m.StatusCode())
+			}
+			if !containsInts(codes, 407, 180, 200) {
+				t.Fatalf("caller saw %v, want 407, 180 and 200", codes)
+			}
+			u := wait()
+			if u.ExitCode != 0 {
+				t.Fatalf("callee: exit %d, want 0 (INVITE, ACK and BYE received)\n%s", u.ExitCode, u.Errors)
+			}
+			if _, err := f.srv.WaitLog(5*time.Second, `msg="call ended".*from=alice to=bob status=200 reason="caller hung up"`); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestCallFailures: the caller gets the callee's rejection (busy), 404 for
+// a user that does not exist and 480 for one that is not registered.
+func TestCallFailures(t *testing.T) {
+	f := newCallFixture(t)
+	harness.AddUser(t, f.srv.DataDir, "carol", "carol-secret-3", "")
+	t.Run("busy", func(t *testing.T) {
+		port := f.registerCallee(t)
+		wait := callee(t, port, "-sf", rejectingCallee(t, 486, "Busy Here"))
+		r := f.caller(t, failingCaller(t, 486), "bob")
+		if r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 0 (486 relayed)\n%s", r.ExitCode, r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("callee: exit %d (no ACK for its 486?)\n%s", u.ExitCode, u.Errors)
+		}
+		if _, err := f.srv.WaitLog(5*time.Second, `msg="call ended".*status=486`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		if r := f.caller(t, failingCaller(t, 404), "nobody"); r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 404\n%s", r.ExitCode, r.Errors)
+		}
+	})
+	t.Run("not registered", func(t *testing.T) {
+		if r := f.caller(t, failingCaller(t, 480), "carol"); r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 480\n%s", r.ExitCode, r.Errors)
+		}
+	})
+}
+
+// rejectingCallee writes the uas_reject.xml template for code and reason.
+func rejectingCallee(t *testing.T, code int, reason string) string {
+	t.Helper()
+	b, err := os.ReadFile(harness.Scenario(t, "uas_reject.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "SIP/2.0 CODE REASON", fmt.Sprintf("SIP/2.0 %d %s", code, reason), 1)
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("uas_reject_%d.xml", code))
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func containsInts(have []int, want ...int) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
