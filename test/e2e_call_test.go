@@ -5,6 +5,7 @@ package test
 // callee, all on 127.0.0.1.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,6 +131,12 @@ func TestCallAnsweredAndHungUp(t *testing.T) {
 			if _, err := f.srv.WaitLog(5*time.Second, `msg="call ended".*from=alice to=bob status=200 reason="caller hung up"`); err != nil {
 				t.Fatal(err)
 			}
+			// The scenario holds the call 1 s before its BYE.
+			c := lastCDR(t, f.srv)
+			if c.Disposition != "ANSWERED" || c.Cause != 200 || c.Caller != "alice" || c.Dialed != target ||
+				c.Billsec < 1 || c.Billsec > 3 || c.Duration < c.Billsec || c.Codec != "PCMU" || c.CallID == "" {
+				t.Fatalf("CDR %+v, want ANSWERED 200 alice dialed %s, billsec 1-3, codec PCMU", c, target)
+			}
 		})
 	}
 }
@@ -152,10 +159,16 @@ func TestCallFailures(t *testing.T) {
 		if _, err := f.srv.WaitLog(5*time.Second, `msg="call ended".*status=486`); err != nil {
 			t.Fatal(err)
 		}
+		if c := lastCDR(t, f.srv); c.Disposition != "BUSY" || c.Cause != 486 || c.Billsec != 0 {
+			t.Fatalf("CDR %+v, want BUSY 486 with billsec 0", c)
+		}
 	})
 	t.Run("unknown user", func(t *testing.T) {
 		if r := f.caller(t, failingCaller(t, 404), "nobody"); r.ExitCode != 0 {
 			t.Fatalf("caller: exit %d, want 404\n%s", r.ExitCode, r.Errors)
+		}
+		if c := lastCDR(t, f.srv); c.Disposition != "FAILED" || c.Cause != 404 || c.Dialed != "nobody" {
+			t.Fatalf("CDR %+v, want FAILED 404 for nobody", c)
 		}
 	})
 	t.Run("not registered", func(t *testing.T) {
@@ -180,6 +193,51 @@ func rejectingCallee(t *testing.T, code int, reason string) string {
 	return path
 }
 
+// cdrRow is the part of `kaopu cdr export --format json` the tests check.
+type cdrRow struct {
+	CallID      string `json:"call_id"`
+	Caller      string `json:"caller"`
+	Callee      string `json:"callee"`
+	Dialed      string `json:"dialed"`
+	Disposition string `json:"disposition"`
+	Cause       int    `json:"cause"`
+	Duration    int    `json:"duration"`
+	Billsec     int    `json:"billsec"`
+	Codec       string `json:"codec"`
+	Flags       string `json:"flags"`
+	Active      bool   `json:"active"`
+}
+
+// cdrs reads the call records through the CLI, as an operator would.
+func cdrs(t *testing.T, srv *harness.Server) []cdrRow {
+	t.Helper()
+	out, code := harness.RunCLI(t, "cdr", "export", "--format", "json", "--data", srv.DataDir)
+	if code != 0 {
+		t.Fatalf("kaopu cdr export: exit %d\n%s", code, out)
+	}
+	var rows []cdrRow
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &rows); err != nil {
+		t.Fatalf("cdr export is not JSON: %v\n%s", err, out)
+	}
+	return rows
+}
+
+// lastCDR waits until the newest record has ended and returns it.
+func lastCDR(t *testing.T, srv *harness.Server) cdrRow {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rows := cdrs(t, srv)
+		if n := len(rows); n > 0 && !rows[n-1].Active {
+			return rows[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ended call record within 5s: %+v", rows)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func containsInts(have []int, want ...int) bool {
 	for _, w := range want {
 		found := false
@@ -191,4 +249,41 @@ func containsInts(have []int, want ...int) bool {
 		}
 	}
 	return true
+}
+
+// TestCallRecordSurvivesCrash: the server is killed (SIGKILL) during an
+// answered call; after a restart the call's record is closed, flagged
+// crash-recovered, and still says the call was answered.
+func TestCallRecordSurvivesCrash(t *testing.T) {
+	f := newCallFixture(t)
+	port := f.registerCallee(t)
+	waitCallee := callee(t, port, "-sn", "uas", "-timeout", "15s")
+	// A caller that stays on the line for 10 s.
+	b, err := os.ReadFile(harness.Scenario(t, "uac_auth.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(t.TempDir(), "uac_long.xml")
+	os.WriteFile(long, []byte(strings.Replace(string(b), `<pause milliseconds="1000"/>`, `<pause milliseconds="10000"/>`, 1)), 0o644)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Fails by design: the server dies under it.
+		harness.Sipp(t, f.srv.SIPAddr(), "-sf", long, "-s", "bob", "-au", "alice", "-ap", "alice-secret-1",
+			"-key", "caller", "alice", "-auth_uri", f.srv.Domain, "-timeout", "15s")
+	}()
+	if _, err := f.srv.WaitLog(10*time.Second, `msg="call answered"`); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Kill()
+	f.srv.Restart()
+	if _, err := f.srv.WaitLog(10*time.Second, `closed call records left active by a crash`); err != nil {
+		t.Fatal(err)
+	}
+	c := lastCDR(t, f.srv)
+	if !strings.Contains(c.Flags, "crash-recovered") || c.Disposition != "ANSWERED" || c.Caller != "alice" {
+		t.Fatalf("CDR after crash %+v, want ANSWERED and flagged crash-recovered", c)
+	}
+	<-done
+	waitCallee()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/auth"
+	"github.com/kaopu/kaopu/internal/cdr"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -52,6 +54,7 @@ type Manager struct {
 	in     *sipgo.DialogUA // our side toward callers
 	out    *sipgo.DialogUA // our side toward callees
 	hooks  Hooks
+	cdrs   *cdr.Recorder // nil records nothing
 
 	mu       sync.Mutex
 	byCaller map[string]*Call // UAS dialog ID of the caller leg
@@ -61,7 +64,7 @@ type Manager struct {
 
 // New makes a call manager. client sends requests; contact is our Contact.
 func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator, route Router,
-	client *sipgo.Client, contact sip.ContactHeader, hooks Hooks) *Manager {
+	client *sipgo.Client, contact sip.ContactHeader, cdrs *cdr.Recorder, hooks Hooks) *Manager {
 	if cfg.NoAnswerTimeout <= 0 {
 		cfg.NoAnswerTimeout = 30 * time.Second
 	}
@@ -71,7 +74,7 @@ func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator,
 		return &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: true}
 	}
 	return &Manager{cfg: cfg, log: log, digest: d, users: users, loc: loc, route: route,
-		in: ua(), out: ua(), hooks: hooks,
+		in: ua(), out: ua(), hooks: hooks, cdrs: cdrs,
 		byCaller: map[string]*Call{}, byCallee: map[string]*Call{}}
 }
 
@@ -87,6 +90,7 @@ type Call struct {
 
 	in  *sipgo.DialogServerSession
 	out *sipgo.DialogClientSession
+	cdr *cdr.Call
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -151,14 +155,19 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	dialed := req.Recipient.User
+	callID := req.CallID().Value()
+	// The CDR row exists from here on, also for calls that go nowhere.
+	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: dialed, Dialed: dialed})
 	callee, ok := m.users.CanonicalUser(dialed)
 	if !ok {
 		respond(tx, req, 404, "Not Found")
+		rec.End(cdr.DispositionFor(404, false, false), 404, nil)
 		return
 	}
 	targets := m.loc.Lookup(callee)
 	if len(targets) == 0 {
 		respond(tx, req, 480, "Temporarily Unavailable")
+		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
 		return
 	}
 	respond(tx, req, 100, "Trying")
@@ -167,11 +176,12 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		m.log.Warn("invite refused", "error", err)
 		respond(tx, req, 500, "Server Internal Error")
+		rec.End(store.DispositionFailed, 500, nil)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Call{ID: req.CallID().Value(), Caller: ar.User, Callee: callee, Dialed: dialed,
-		Start: time.Now(), in: in, ctx: ctx, cancel: cancel}
+	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
+		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	m.mu.Lock()
 	m.byCaller[in.ID] = c
@@ -333,6 +343,7 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 		return false
 	}
 	c.Answered = time.Now()
+	c.cdr.Answered(codecOf(body))
 	m.mu.Lock()
 	m.byCallee[winner.ID] = c
 	m.mu.Unlock()
@@ -376,6 +387,19 @@ func betterFinal(code, best int) bool {
 		return 0
 	}
 	return rank(code) > rank(best)
+}
+
+// codecOf names the first codec of an SDP answer, for the CDR.
+func codecOf(body []byte) string {
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "a=rtpmap:"); ok {
+			if _, enc, ok := strings.Cut(rest, " "); ok {
+				name, _, _ := strings.Cut(enc, "/")
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 func sdpType(body []byte) []sip.Header {
@@ -435,6 +459,8 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 		}
 		c.Log.Info("call ended", "status", status, "reason", reason,
 			"duration", time.Since(c.Start).Round(time.Millisecond).String())
+		answered := !c.Answered.IsZero()
+		c.cdr.End(cdr.DispositionFor(status, answered, status == 487), status, nil)
 		if m.hooks.OnEnd != nil {
 			m.hooks.OnEnd(c, status, reason)
 		}

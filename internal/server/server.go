@@ -24,6 +24,7 @@ import (
 	"github.com/kaopu/kaopu/internal/account"
 	"github.com/kaopu/kaopu/internal/auth"
 	"github.com/kaopu/kaopu/internal/call"
+	"github.com/kaopu/kaopu/internal/cdr"
 	"github.com/kaopu/kaopu/internal/config"
 	"github.com/kaopu/kaopu/internal/registrar"
 	"github.com/kaopu/kaopu/internal/sipx"
@@ -49,6 +50,7 @@ type Server struct {
 	sip    *sipgo.Server
 	client *sipgo.Client
 	calls  *call.Manager
+	cdrs   *cdr.Recorder
 
 	ready   atomic.Bool
 	closers []io.Closer
@@ -145,6 +147,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return nil, fmt.Errorf("loading registrations: %w", err)
 	}
 	log.Info("registrations restored", "bindings", n)
+	// Calls that were up when the last run died are closed and flagged.
+	s.cdrs = cdr.NewRecorder(cdr.Config{Store: st, Log: log})
+	if n, err := s.cdrs.Recover(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("closing call records left active: %w", err)
+	} else if n > 0 {
+		log.Warn("closed call records left active by a crash", "records", n, "flag", cdr.FlagCrashRecovered)
+	}
 	// Loading users and bindings leaves garbage several times the size of
 	// what is kept; hand it back now instead of carrying it as RSS.
 	debug.FreeOSMemory()
@@ -339,7 +349,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.calls = call.New(call.Config{Domain: s.realm}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
-		s.client, contact, call.Hooks{})
+		s.client, contact, s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
 	srv.OnBye(s.validated(s.calls.OnBye))
@@ -435,6 +445,13 @@ func (s *Server) Close() error {
 		s.stopBG()
 		s.locStop()
 		s.bg.Wait()
+	}
+	if s.cdrs != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.cdrs.Flush(fctx); err != nil {
+			s.log.Error("writing call records", "error", err)
+		}
+		cancel()
 	}
 	s.log.Info("kaopu stopped", "bindings_saved", s.loc.Count())
 	return s.st.Close()
