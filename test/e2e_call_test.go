@@ -5,10 +5,14 @@ package test
 // callee, all on 127.0.0.1.
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -195,17 +199,25 @@ func rejectingCallee(t *testing.T, code int, reason string) string {
 
 // cdrRow is the part of `kaopu cdr export --format json` the tests check.
 type cdrRow struct {
-	CallID      string `json:"call_id"`
-	Caller      string `json:"caller"`
-	Callee      string `json:"callee"`
-	Dialed      string `json:"dialed"`
-	Disposition string `json:"disposition"`
-	Cause       int    `json:"cause"`
-	Duration    int    `json:"duration"`
-	Billsec     int    `json:"billsec"`
-	Codec       string `json:"codec"`
-	Flags       string `json:"flags"`
-	Active      bool   `json:"active"`
+	CallID      string   `json:"call_id"`
+	Caller      string   `json:"caller"`
+	Callee      string   `json:"callee"`
+	Dialed      string   `json:"dialed"`
+	Disposition string   `json:"disposition"`
+	Cause       int      `json:"cause"`
+	Duration    int      `json:"duration"`
+	Billsec     int      `json:"billsec"`
+	Codec       string   `json:"codec"`
+	Flags       string   `json:"flags"`
+	Active      bool     `json:"active"`
+	Legs        []cdrLeg `json:"legs"`
+}
+
+// cdrLeg is one leg's media counters in a call record.
+type cdrLeg struct {
+	Leg        string `json:"leg"`
+	PacketsIn  uint64 `json:"packets_in"`
+	PacketsOut uint64 `json:"packets_out"`
 }
 
 // cdrs reads the call records through the CLI, as an operator would.
@@ -286,4 +298,106 @@ func TestCallRecordSurvivesCrash(t *testing.T) {
 	}
 	<-done
 	waitCallee()
+}
+
+// writeULawWAV writes secs seconds of a 1 kHz tone as 8 kHz mono G.711
+// µ-law WAV (format 7), the file format sipp's rtp_stream plays as PCMU.
+func writeULawWAV(t *testing.T, secs int) string {
+	t.Helper()
+	n := 8000 * secs
+	data := make([]byte, n)
+	for i := range data {
+		v := 8000 * math.Sin(2*math.Pi*1000*float64(i)/8000)
+		data[i] = linearToULaw(int16(v))
+	}
+	var b bytes.Buffer
+	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	le(uint32(4 + 26 + 8 + n))
+	b.WriteString("WAVEfmt ")
+	le(uint32(18))
+	le(uint16(7)) // WAVE_FORMAT_MULAW
+	le(uint16(1))
+	le(uint32(8000))
+	le(uint32(8000))
+	le(uint16(1))
+	le(uint16(8))
+	le(uint16(0))
+	b.WriteString("data")
+	le(uint32(n))
+	b.Write(data)
+	path := filepath.Join(t.TempDir(), "tone-ulaw.wav")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// linearToULaw is G.711 µ-law encoding (ITU-T G.711 §A.2).
+func linearToULaw(s int16) byte {
+	const bias, clip = 0x84, 32635
+	sign := byte(0)
+	v := int(s)
+	if v < 0 {
+		v, sign = -v, 0x80
+	}
+	if v > clip {
+		v = clip
+	}
+	v += bias
+	exp := 7
+	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
+		exp--
+	}
+	mant := (v >> (exp + 3)) & 0x0f
+	return ^(sign | byte(exp<<4) | byte(mant))
+}
+
+// TestCallMediaAnchored: the SDP each side gets names the server and a port
+// of rtp.ports; the caller's RTP reaches the callee through the relay and
+// the callee's echo comes back the same way (the CDR's leg counters).
+func TestCallMediaAnchored(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+	port := f.registerCallee(t)
+	waitCallee := callee(t, port, "-sn", "uas", "-rtp_echo", "-mp", fmt.Sprint(harness.FreePort(t, "udp")))
+	wav := writeULawWAV(t, 2)
+	b, err := os.ReadFile(harness.Scenario(t, "uac_auth.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scen := strings.Replace(string(b), `<pause milliseconds="1000"/>`,
+		`<nop><action><exec rtp_stream="`+wav+`,1,0"/></action></nop>
+  <pause milliseconds="3000"/>`, 1)
+	path := filepath.Join(t.TempDir(), "uac_media.xml")
+	os.WriteFile(path, []byte(scen), 0o644)
+	r := f.caller(t, path, "bob", "-mp", fmt.Sprint(harness.FreePort(t, "udp")))
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d\n%s", r.ExitCode, r.Errors)
+	}
+	var sdp string
+	for _, m := range r.Responses() {
+		if m.StatusCode() == 200 && m.CSeqMethod() == "INVITE" {
+			sdp = string(m.Body)
+			break
+		}
+	}
+	if !strings.Contains(sdp, "c=IN IP4 127.0.0.1") || !regexp.MustCompile(`m=audio 310\d\d RTP/AVP 0`).MatchString(sdp) {
+		t.Fatalf("answer to the caller does not anchor media on the server's rtp.ports:\n%s", sdp)
+	}
+	waitCallee()
+	c := lastCDR(t, srv)
+	legs := map[string]cdrLeg{}
+	for _, l := range c.Legs {
+		legs[l.Leg] = l
+	}
+	// 2 s of 20 ms packets: 100 from the caller, echoed back by the callee.
+	if legs["caller"].PacketsIn < 50 || legs["callee"].PacketsOut < 50 {
+		t.Fatalf("caller's RTP did not cross the relay: legs %+v", c.Legs)
+	}
+	if legs["callee"].PacketsIn < 50 || legs["caller"].PacketsOut < 50 {
+		t.Fatalf("callee's echo did not come back through the relay: legs %+v", c.Legs)
+	}
 }

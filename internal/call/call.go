@@ -21,6 +21,7 @@ import (
 type Config struct {
 	Domain          string
 	NoAnswerTimeout time.Duration // default 30 s: then the caller gets 480
+	Media           MediaConfig
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -55,6 +56,7 @@ type Manager struct {
 	out    *sipgo.DialogUA // our side toward callees
 	hooks  Hooks
 	cdrs   *cdr.Recorder // nil records nothing
+	media  MediaConfig
 
 	mu       sync.Mutex
 	byCaller map[string]*Call // UAS dialog ID of the caller leg
@@ -74,7 +76,7 @@ func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator,
 		return &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: true}
 	}
 	return &Manager{cfg: cfg, log: log, digest: d, users: users, loc: loc, route: route,
-		in: ua(), out: ua(), hooks: hooks, cdrs: cdrs,
+		in: ua(), out: ua(), hooks: hooks, cdrs: cdrs, media: cfg.Media,
 		byCaller: map[string]*Call{}, byCallee: map[string]*Call{}}
 }
 
@@ -91,6 +93,7 @@ type Call struct {
 	in  *sipgo.DialogServerSession
 	out *sipgo.DialogClientSession
 	cdr *cdr.Call
+	med *anchor // nil: SDP passes through untouched
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -170,6 +173,15 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
 		return
 	}
+	med, err := m.newAnchor(req.Body(), m.log.With("call_id", callID))
+	if err != nil {
+		var rf *refusal
+		errors.As(err, &rf)
+		m.log.Info("call refused", "call_id", callID, "status", rf.code, "reason", rf.reason)
+		respond(tx, req, rf.code, rf.reason)
+		rec.End(cdr.DispositionFor(rf.code, false, false), rf.code, nil)
+		return
+	}
 	respond(tx, req, 100, "Trying")
 
 	in, err := m.in.ReadInvite(req, tx)
@@ -177,11 +189,12 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		m.log.Warn("invite refused", "error", err)
 		respond(tx, req, 500, "Server Internal Error")
 		rec.End(store.DispositionFailed, 500, nil)
+		med.close()
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
-		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec}
+		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	m.mu.Lock()
 	m.byCaller[in.ID] = c
@@ -249,8 +262,16 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 					defer relayMu.Unlock()
 					if c.in.LoadState() < sip.DialogStateEstablished {
 						var body []byte
-						if res.StatusCode == 183 {
+						if res.StatusCode == 183 && len(res.Body()) > 0 {
 							body = res.Body()
+							if c.med != nil {
+								// Early media through the relay.
+								var err error
+								if body, err = c.med.answered(c.ctx, body); err != nil {
+									c.Log.Debug("early media refused", "error", err)
+									body = nil
+								}
+							}
 						}
 						if err := c.in.Respond(res.StatusCode, res.Reason, body, sdpType(body)...); err != nil {
 							c.Log.Debug("relaying provisional failed", "error", err)
@@ -336,6 +357,18 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 		c.Log.Warn("ack to callee failed", "error", err)
 	}
 	body := winner.InviteResponse.Body()
+	codec := codecOf(body)
+	if c.med != nil {
+		var err error
+		if body, err = c.med.answered(c.ctx, body); err != nil {
+			c.Log.Warn("callee's answer unusable", "error", err)
+			winner.Bye(context.Background())
+			c.in.Respond(488, "Not Acceptable Here", nil)
+			m.finish(c, 488, "Not Acceptable Here")
+			return false
+		}
+		codec = c.med.codec
+	}
 	if err := c.in.Respond(200, "OK", body, sdpType(body)...); err != nil {
 		c.Log.Warn("answering caller failed", "error", err)
 		winner.Bye(context.Background())
@@ -343,7 +376,7 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 		return false
 	}
 	c.Answered = time.Now()
-	c.cdr.Answered(codecOf(body))
+	c.cdr.Answered(codec)
 	m.mu.Lock()
 	m.byCallee[winner.ID] = c
 	m.mu.Unlock()
@@ -430,7 +463,11 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 			out.AppendHeader(sip.NewHeader(name, h.Value()))
 		}
 	}
-	if body := req.Body(); len(body) > 0 {
+	body := req.Body()
+	if c.med != nil {
+		body = c.med.outOffer
+	}
+	if len(body) > 0 {
 		out.SetBody(body)
 		out.AppendHeader(sdpType(body)[0])
 	}
@@ -460,7 +497,9 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 		c.Log.Info("call ended", "status", status, "reason", reason,
 			"duration", time.Since(c.Start).Round(time.Millisecond).String())
 		answered := !c.Answered.IsZero()
-		c.cdr.End(cdr.DispositionFor(status, answered, status == 487), status, nil)
+		legs := c.med.stats()
+		c.med.close()
+		c.cdr.End(cdr.DispositionFor(status, answered, status == 487), status, legs)
 		if m.hooks.OnEnd != nil {
 			m.hooks.OnEnd(c, status, reason)
 		}

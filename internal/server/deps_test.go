@@ -16,8 +16,8 @@ const module = "github.com/kaopu/kaopu/internal/"
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
 	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version"},
-	"server":          {"config", "account", "auth", "call", "cdr", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
-	"call":            {"auth", "cdr", "store"},
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
+	"call":            {"auth", "cdr", "media", "sdpx", "store"},
 	"cdr":             {"store"},
 	"sipx":            {},
 	"registrar":       {"auth", "store"},

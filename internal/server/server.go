@@ -26,6 +26,7 @@ import (
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/cdr"
 	"github.com/kaopu/kaopu/internal/config"
+	"github.com/kaopu/kaopu/internal/media"
 	"github.com/kaopu/kaopu/internal/registrar"
 	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store/sqlite"
@@ -240,6 +241,29 @@ func (s *Server) contact() sip.ContactHeader {
 	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: host, Port: port}}
 }
 
+// mediaConfig makes the RTP port pool on the SIP listener's interface
+// (media leaves from the address the phones talk to) over rtp.ports; SDP
+// carries public_ip when it is set.
+func (s *Server) mediaConfig(host string) (call.MediaConfig, error) {
+	low, high, err := s.cfg.RTP.Range()
+	if err != nil {
+		return call.MediaConfig{}, fmt.Errorf("rtp.ports: %w", err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return call.MediaConfig{}, fmt.Errorf("media address %q: %w", host, err)
+	}
+	pool, err := media.NewPortPool(media.PortPoolConfig{IP: ip, Low: low, High: high})
+	if err != nil {
+		return call.MediaConfig{}, fmt.Errorf("rtp.ports: %w", err)
+	}
+	sdpIP := ip
+	if s.cfg.PublicIP != "" {
+		sdpIP = netip.MustParseAddr(s.cfg.PublicIP)
+	}
+	return call.MediaConfig{Pool: pool, IP: sdpIP}, nil
+}
+
 // outboundIP is the local address of the default route, learned without
 // sending anything (a UDP "connect" only selects a route).
 func outboundIP() string {
@@ -348,7 +372,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(contact.Address.Host)); err != nil {
 		return err
 	}
-	s.calls = call.New(call.Config{Domain: s.realm}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+	mc, err := s.mediaConfig(contact.Address.Host)
+	if err != nil {
+		return err
+	}
+	s.calls = call.New(call.Config{Domain: s.realm, Media: mc}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, contact, s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
