@@ -401,3 +401,144 @@ func TestCallMediaAnchored(t *testing.T) {
 		t.Fatalf("callee's echo did not come back through the relay: legs %+v", c.Legs)
 	}
 }
+
+// callerScenario writes a variant of uac_auth.xml: the part from `from`
+// (inclusive) to the end is replaced by tail.
+func callerScenario(t *testing.T, name, from, tail string) string {
+	t.Helper()
+	b, err := os.ReadFile(harness.Scenario(t, "uac_auth.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, from)
+	if i < 0 {
+		t.Fatalf("uac_auth.xml has no %q", from)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(s[:i]+tail), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// byeFromServer ends a caller scenario after the ACK: it waits for the
+// server's BYE and answers it.
+const byeFromServer = `<recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+`
+
+// TestCallCancelAndTimers: the caller cancels while it rings (CANCELLED),
+// nobody answers within calls.no_answer_timeout (480, NO ANSWER), the
+// callee hangs up (its BYE reaches the caller), and a call with no media
+// either way is hung up after calls.rtp_timeout.
+func TestCallCancelAndTimers(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "calls:\n  no_answer_timeout: 2s\n  rtp_timeout: 2s\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+
+	t.Run("caller cancels", func(t *testing.T) {
+		port := f.registerCallee(t)
+		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_ring_until_cancel.xml"))
+		// After the 180: CANCEL with the INVITE's branch (the INVITE is 3
+		// messages back), 200 for it, 487, and the ACK (6 back).
+		path := callerScenario(t, "uac_cancel.xml", `<recv response="180" optional="true"/>`, `<recv response="180"/>
+  <send><![CDATA[
+CANCEL sip:[service]@kaopu.test SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>
+Call-ID: [call_id]
+CSeq: 2 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send><![CDATA[
+ACK sip:[service]@kaopu.test SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-6];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+</scenario>
+`)
+		if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d\n%s", r.ExitCode, r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("callee was not cancelled: exit %d\n%s", u.ExitCode, u.Errors)
+		}
+		if c := lastCDR(t, srv); c.Disposition != "CANCELLED" || c.Cause != 487 {
+			t.Fatalf("CDR %+v, want CANCELLED 487", c)
+		}
+	})
+
+	t.Run("no answer", func(t *testing.T) {
+		port := f.registerCallee(t)
+		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_ring_until_cancel.xml"))
+		start := time.Now()
+		if r := f.caller(t, failingCaller(t, 480), "bob"); r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 480 after the no-answer timeout\n%s", r.ExitCode, r.Errors)
+		}
+		if d := time.Since(start); d < 2*time.Second {
+			t.Fatalf("480 after %v, before calls.no_answer_timeout (2s)", d)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("callee was not cancelled at the timeout: exit %d\n%s", u.ExitCode, u.Errors)
+		}
+		if c := lastCDR(t, srv); c.Disposition != "NO ANSWER" || c.Cause != 480 {
+			t.Fatalf("CDR %+v, want NO ANSWER 480", c)
+		}
+	})
+
+	t.Run("callee hangs up", func(t *testing.T) {
+		port := f.registerCallee(t)
+		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_hangup.xml"))
+		path := callerScenario(t, "uac_wait_bye.xml", `<pause milliseconds="1000"/>`, byeFromServer)
+		if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
+			t.Fatalf("caller did not get the callee's BYE: exit %d\n%s", r.ExitCode, r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
+		}
+		if _, err := srv.WaitLog(5*time.Second, `msg="call ended".*reason="callee hung up"`); err != nil {
+			t.Fatal(err)
+		}
+		if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Billsec < 1 {
+			t.Fatalf("CDR %+v, want ANSWERED with billsec >= 1", c)
+		}
+	})
+
+	t.Run("no media", func(t *testing.T) {
+		port := f.registerCallee(t)
+		wait := callee(t, port, "-sn", "uas")
+		path := callerScenario(t, "uac_silent.xml", `<pause milliseconds="1000"/>`, byeFromServer)
+		if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
+			t.Fatalf("caller was not hung up for lack of media: exit %d\n%s", r.ExitCode, r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("callee was not hung up: exit %d\n%s", u.ExitCode, u.Errors)
+		}
+		if _, err := srv.WaitLog(5*time.Second, `msg="call ended".*reason="rtp timeout"`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

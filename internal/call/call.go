@@ -21,7 +21,10 @@ import (
 type Config struct {
 	Domain          string
 	NoAnswerTimeout time.Duration // default 30 s: then the caller gets 480
-	Media           MediaConfig
+	// RTPTimeout hangs up an answered, anchored call after this long with
+	// no RTP either way; 0 disables.
+	RTPTimeout time.Duration
+	Media      MediaConfig
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -293,8 +296,18 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 	best := 0
 	bestReason := ""
 	pending := started
+collect:
 	for pending > 0 && winner == nil {
-		r := <-results
+		var r branchResult
+		select {
+		case r = <-results:
+		case <-branchCtx.Done():
+			// Ringing is over (timeout or the caller's CANCEL). A branch
+			// that never sent a provisional answer can only be cancelled
+			// once it does, or at Timer B: answer the caller now, and let
+			// the drain below collect the stragglers.
+			break collect
+		}
 		pending--
 		if r.err == nil {
 			winner = r.cs
@@ -389,16 +402,47 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 
 // hold keeps an answered call until it ends.
 func (m *Manager) hold(c *Call) {
-	// Wait for either side to hang up (OnBye finishes the call); if the
-	// call is stopped another way (shutdown), hang up both sides here.
-	<-c.ctx.Done()
+	// Wait for either side to hang up (OnBye finishes the call). A call
+	// whose media stopped both ways, or one stopped by a shutdown, is hung
+	// up here on both sides.
+	reason := "server shutdown"
+	var tick <-chan time.Time
+	if m.cfg.RTPTimeout > 0 && c.med != nil {
+		t := time.NewTicker(min(m.cfg.RTPTimeout/4, 5*time.Second))
+		defer t.Stop()
+		tick = t.C
+	}
+wait:
+	for {
+		select {
+		case <-c.ctx.Done():
+			break wait
+		case now := <-tick:
+			last := latest(c.Answered, c.med.legA.LastActivity(), c.med.legB.LastActivity())
+			if now.Sub(last) > m.cfg.RTPTimeout {
+				reason = "rtp timeout"
+				c.Log.Warn("no media either way, hanging up", "silent_for", now.Sub(last).Round(time.Second).String())
+				break wait
+			}
+		}
+	}
 	if !c.ended.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		c.out.Bye(ctx)
 		c.in.Bye(ctx)
-		m.finish(c, 200, "server shutdown")
+		m.finish(c, 200, reason)
 	}
+}
+
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
 }
 
 // betterFinal ranks final failures for the caller (RFC 3261 §16.7 step 6,

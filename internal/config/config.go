@@ -30,6 +30,7 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	RTP       RTP       `yaml:"rtp"`
 	Registrar Registrar `yaml:"registrar"`
+	Calls     Calls     `yaml:"calls"`
 	Auth      Auth      `yaml:"auth"`
 	Security  Security  `yaml:"security"`
 	Log       Log       `yaml:"log"`
@@ -69,6 +70,15 @@ type Registrar struct {
 	// address than its Contact (it is behind NAT) is sent an OPTIONS to keep
 	// its NAT binding open; 0 disables.
 	NATKeepalive Duration `yaml:"nat_keepalive"`
+}
+
+// Calls configures call handling.
+type Calls struct {
+	// NoAnswerTimeout ends a call nobody answers with 480.
+	NoAnswerTimeout Duration `yaml:"no_answer_timeout"`
+	// RTPTimeout hangs up an answered call when no RTP has flowed either
+	// way for this long (dead phones, lost BYEs); 0 disables.
+	RTPTimeout Duration `yaml:"rtp_timeout"`
 }
 
 // Auth configures digest authentication.
@@ -113,6 +123,10 @@ func Default() Config {
 			DefaultExpires: 3600,
 			MaxContacts:    10,
 			NATKeepalive:   Duration(30 * time.Second),
+		},
+		Calls: Calls{
+			NoAnswerTimeout: Duration(30 * time.Second),
+			RTPTimeout:      Duration(60 * time.Second),
 		},
 		Auth: Auth{
 			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
@@ -225,6 +239,12 @@ func (c *Config) Validate() error {
 	}
 	if d := r.NATKeepalive.D(); d != 0 && (d < 5*time.Second || d > time.Hour) {
 		return &Error{"registrar.nat_keepalive", d.String(), "0 (off) or 5s..1h"}
+	}
+	if d := c.Calls.NoAnswerTimeout.D(); d < time.Second || d > 10*time.Minute {
+		return &Error{"calls.no_answer_timeout", d.String(), "1s..10m"}
+	}
+	if d := c.Calls.RTPTimeout.D(); d != 0 && (d < time.Second || d > time.Hour) {
+		return &Error{"calls.rtp_timeout", d.String(), "0 (off) or 1s..1h"}
 	}
 	if len(c.Auth.Algorithms) == 0 {
 		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}

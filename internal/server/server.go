@@ -376,7 +376,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.calls = call.New(call.Config{Domain: s.realm, Media: mc}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
+		RTPTimeout: cfg.Calls.RTPTimeout.D()}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, contact, s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
