@@ -542,3 +542,79 @@ Content-Length: 0
 		}
 	})
 }
+
+// TestCallHold: the caller puts the call on hold with a re-INVITE
+// (a=sendonly); the callee gets it with the relay's address and answers
+// recvonly; the caller gets that answer with its own relay port.
+func TestCallHold(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_reinvite.xml"))
+	path := callerScenario(t, "uac_hold.xml", `<pause milliseconds="1000"/>`, `<send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 INVITE
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendonly
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/>
+      <ereg regexp="m=audio 31[0-9][0-9][0-9] " search_in="body" check_it="true" assign_to="relayport"/>
+      <log message="hold answer: [$held] [$relayport]"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 4 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>
+`)
+	if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d (hold re-INVITE not answered recvonly through the relay?)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d (re-INVITE not relayed sendonly with the relay's address?)\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `msg="in-dialog request relayed" .*method=INVITE status=200 direction=caller->callee`); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -135,8 +135,10 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 // OnInvite handles an INVITE outside a dialog (a new call).
 func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		// re-INVITE (hold, codec change): not relayed yet.
-		respond(tx, req, 501, "Not Implemented")
+		// re-INVITE (hold, resume, codec change) inside a call.
+		if !m.relay(req, tx) {
+			respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		}
 		return
 	}
 	if req.Contact() == nil {

@@ -181,7 +181,7 @@ func (c canonical) CanonicalUser(login string) (string, bool) {
 	return e.User, ok
 }
 
-var allowed = "INVITE, ACK, BYE, CANCEL, REGISTER, OPTIONS"
+var allowed = "INVITE, ACK, BYE, CANCEL, UPDATE, INFO, NOTIFY, REGISTER, OPTIONS"
 
 func (s *Server) options(req *sip.Request) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
@@ -313,7 +313,15 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.sip = srv
 	srv.OnRegister(s.wrap(s.reg.Handle))
-	srv.OnOptions(s.wrap(s.options))
+	options := s.wrap(s.options)
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		// An OPTIONS inside a call goes to the other party; any other is ours.
+		if to := req.To(); to != nil && to.Params.Has("tag") && s.calls != nil && sipx.Validate(req, s.gate.Limits) == nil &&
+			s.calls.Relay(req, tx) {
+			return
+		}
+		options(req, tx)
+	})
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
 			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
@@ -383,6 +391,9 @@ func (s *Server) Start(ctx context.Context) error {
 	srv.OnAck(s.calls.OnAck)
 	srv.OnBye(s.validated(s.calls.OnBye))
 	srv.OnCancel(s.validated(s.calls.OnCancel))
+	for _, m := range []sip.RequestMethod{sip.UPDATE, sip.INFO, sip.NOTIFY} {
+		srv.OnRequest(m, s.validated(s.calls.OnInDialog))
+	}
 
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel

@@ -1,0 +1,191 @@
+package call
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/media"
+	"github.com/kaopu/kaopu/internal/sdpx"
+)
+
+// side is one leg of an answered call, as seen from a request on it.
+type side struct {
+	c          *Call
+	fromCaller bool
+}
+
+// match finds the answered call an in-dialog request belongs to.
+func (m *Manager) match(req *sip.Request) (side, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if c := m.byCaller[id]; c != nil && c.out != nil {
+			return side{c, true}, true
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if c := m.byCallee[id]; c != nil {
+			return side{c, false}, true
+		}
+	}
+	return side{}, false
+}
+
+// relayHeaders are copied from a relayed in-dialog request or response.
+var relayHeaders = []string{"Content-Type", "Content-Disposition", "Event", "Subscription-State",
+	"Info-Package", "Allow", "Supported", "Require", "Session-Expires", "Min-SE", "RSeq", "RAck", "Accept"}
+
+func copyHeaders(from, to sip.Message) {
+	for _, name := range relayHeaders {
+		for _, h := range from.GetHeaders(name) {
+			to.AppendHeader(sip.NewHeader(name, h.Value()))
+		}
+	}
+}
+
+// legs returns the media legs facing the originator and the other party.
+func (sd side) legs() (origin, other *media.Leg, originOrigin, otherOrigin *sdpx.Origin) {
+	a := sd.c.med
+	if sd.fromCaller {
+		return a.legA, a.legB, a.originA, a.originB
+	}
+	return a.legB, a.legA, a.originB, a.originA
+}
+
+// rewriteOffer handles an SDP offer inside the call: the originator's leg
+// now sends to the new address, and the other party gets the offer with
+// the relay's address.
+func (sd side) rewriteOffer(body []byte) (out []byte, offer *sdpx.Session, pts []sdpx.PT, err error) {
+	if sd.c.med == nil || len(body) == 0 {
+		return body, nil, nil, nil
+	}
+	if offer, err = sdpx.Parse(body); err != nil {
+		return nil, nil, nil, err
+	}
+	if pts, err = sdpx.Negotiate(offer, nil); err != nil {
+		return nil, nil, nil, err
+	}
+	origin, other, _, otherOrigin := sd.legs()
+	rtp, rtcp, _ := offer.Remote()
+	origin.SetRemote(media.Remote{RTP: rtp, RTCP: rtcp, PayloadTypes: toMedia(pts)})
+	local, _ := other.Local()
+	out, err = sdpx.Rewrite(offer, sd.c.med.ip, int(local.Port()), sdpx.RewriteOptions{Origin: otherOrigin, Codecs: pts})
+	return out, offer, pts, err
+}
+
+// rewriteAnswer handles the other party's answer to such an offer.
+func (sd side) rewriteAnswer(body []byte, offer *sdpx.Session, offered []sdpx.PT) ([]byte, error) {
+	if sd.c.med == nil || offer == nil || len(body) == 0 {
+		return body, nil
+	}
+	ans, err := sdpx.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	pts, err := sdpx.Negotiate(ans, offered)
+	if err != nil {
+		return nil, err
+	}
+	origin, other, originOrigin, _ := sd.legs()
+	rtp, rtcp, _ := ans.Remote()
+	other.SetRemote(media.Remote{RTP: rtp, RTCP: rtcp, PayloadTypes: toMedia(pts)})
+	origin.SetRemote(media.Remote{RTP: mustRemote(offer), PayloadTypes: toMedia(pts)})
+	local, _ := origin.Local()
+	return sdpx.Rewrite(ans, sd.c.med.ip, int(local.Port()), sdpx.RewriteOptions{Origin: originOrigin, Codecs: pts, AnswerTo: offer})
+}
+
+func mustRemote(s *sdpx.Session) netip.AddrPort {
+	rtp, _, _ := s.Remote()
+	return rtp
+}
+
+// relay forwards an in-dialog request (re-INVITE, UPDATE, INFO, OPTIONS,
+// NOTIFY, MESSAGE) to the other party and its final answer back, with SDP
+// rewritten toward each side. False when the request belongs to no call.
+func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
+	sd, ok := m.match(req)
+	if !ok {
+		return false
+	}
+	c := sd.c
+	body, offer, pts, err := sd.rewriteOffer(req.Body())
+	if err != nil {
+		c.Log.Info("in-dialog offer refused", "method", req.Method, "error", err)
+		respond(tx, req, 488, "Not Acceptable Here")
+		return true
+	}
+	out := sip.NewRequest(req.Method, sip.Uri{})
+	copyHeaders(req, out)
+	if len(body) > 0 {
+		out.SetBody(body)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 32*time.Second)
+	defer cancel()
+	var res *sip.Response
+	if sd.fromCaller {
+		out.Recipient = remoteTarget(c.out.InviteResponse.Contact(), c.out.InviteRequest.Recipient)
+		res, err = c.out.Do(ctx, out)
+	} else {
+		out.Recipient = remoteTarget(c.in.InviteRequest.Contact(), c.in.InviteRequest.Recipient)
+		res, err = c.in.Do(ctx, out)
+	}
+	if err != nil {
+		c.Log.Info("in-dialog request not answered", "method", req.Method, "error", err)
+		respond(tx, req, 408, "Request Timeout")
+		return true
+	}
+	back := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
+	copyHeaders(res, back)
+	rbody := res.Body()
+	if res.IsSuccess() && offer != nil {
+		if rbody, err = sd.rewriteAnswer(rbody, offer, pts); err != nil {
+			c.Log.Warn("in-dialog answer unusable", "method", req.Method, "error", err)
+			rbody = nil
+		}
+	}
+	if len(rbody) > 0 {
+		back.SetBody(rbody)
+	}
+	if req.IsInvite() && res.IsSuccess() {
+		// ACK the other party's 2xx ourselves (RFC 3261 §13.2.2.4); the
+		// originator's ACK for ours ends at this server.
+		ack := sip.NewRequest(sip.ACK, out.Recipient)
+		ack.AppendHeader(&sip.CSeqHeader{MethodName: sip.ACK})
+		var werr error
+		if sd.fromCaller {
+			werr = c.out.WriteRequest(ack)
+		} else {
+			werr = c.in.WriteRequest(ack)
+		}
+		if werr != nil {
+			c.Log.Debug("ack of re-INVITE", "error", werr)
+		}
+	}
+	if err := tx.Respond(back); err != nil {
+		c.Log.Debug("relaying in-dialog answer", "error", err)
+	}
+	c.Log.Info("in-dialog request relayed", "method", req.Method, "status", res.StatusCode,
+		"direction", map[bool]string{true: "caller->callee", false: "callee->caller"}[sd.fromCaller])
+	return true
+}
+
+// remoteTarget is the Contact of the other party (RFC 3261 §12.2.1.1), or
+// fallback when it sent none.
+func remoteTarget(h *sip.ContactHeader, fallback sip.Uri) sip.Uri {
+	if h != nil {
+		return h.Address
+	}
+	return fallback
+}
+
+// Relay relays req when it belongs to a call and reports whether it did.
+func (m *Manager) Relay(req *sip.Request, tx sip.ServerTransaction) bool { return m.relay(req, tx) }
+
+// OnInDialog handles in-dialog requests other than INVITE, ACK and BYE.
+func (m *Manager) OnInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	if !m.relay(req, tx) {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+}
