@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -215,9 +216,10 @@ type cdrRow struct {
 
 // cdrLeg is one leg's media counters in a call record.
 type cdrLeg struct {
-	Leg        string `json:"leg"`
-	PacketsIn  uint64 `json:"packets_in"`
-	PacketsOut uint64 `json:"packets_out"`
+	Leg              string `json:"leg"`
+	PacketsIn        uint64 `json:"packets_in"`
+	PacketsOut       uint64 `json:"packets_out"`
+	StrangersDropped uint64 `json:"strangers_dropped"`
 }
 
 // cdrs reads the call records through the CLI, as an operator would.
@@ -355,7 +357,8 @@ func linearToULaw(s int16) byte {
 
 // TestCallMediaAnchored: the SDP each side gets names the server and a port
 // of rtp.ports; the caller's RTP reaches the callee through the relay and
-// the callee's echo comes back the same way (the CDR's leg counters).
+// the callee's echo comes back the same way (the CDR's leg counters); a
+// stranger sending RTP to the relay port gets nothing and is dropped.
 func TestCallMediaAnchored(t *testing.T) {
 	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
 	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
@@ -373,6 +376,35 @@ func TestCallMediaAnchored(t *testing.T) {
   <pause milliseconds="3000"/>`, 1)
 	path := filepath.Join(t.TempDir(), "uac_media.xml")
 	os.WriteFile(path, []byte(scen), 0o644)
+	// A stranger (RTP bleed): once the call is up, it sends valid-looking
+	// PCMU to the caller-facing relay port (the pool's first pair, 31000)
+	// and listens for anything coming back.
+	stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	strangerGot := make(chan int, 1)
+	go func() {
+		if _, err := srv.WaitLog(10*time.Second, `msg="call answered"`); err != nil {
+			strangerGot <- -1
+			return
+		}
+		time.Sleep(500 * time.Millisecond) // the phones latch first
+		pkt := make([]byte, 172)
+		pkt[0], pkt[1] = 0x80, 0 // RTP v2, PT 0 (PCMU)
+		got := 0
+		buf := make([]byte, 2048)
+		for i := range 50 {
+			pkt[3] = byte(i)
+			stranger.WriteToUDP(pkt, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 31000})
+			stranger.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if n, _, err := stranger.ReadFromUDP(buf); err == nil && n > 0 {
+				got++
+			}
+		}
+		strangerGot <- got
+	}()
 	r := f.caller(t, path, "bob", "-mp", fmt.Sprint(harness.FreePort(t, "udp")))
 	if r.ExitCode != 0 {
 		t.Fatalf("caller: exit %d\n%s", r.ExitCode, r.Errors)
@@ -399,6 +431,12 @@ func TestCallMediaAnchored(t *testing.T) {
 	}
 	if legs["callee"].PacketsIn < 50 || legs["caller"].PacketsOut < 50 {
 		t.Fatalf("callee's echo did not come back through the relay: legs %+v", c.Legs)
+	}
+	if got := <-strangerGot; got != 0 {
+		t.Fatalf("the stranger received %d packets of the call's media (RTP bleed)", got)
+	}
+	if legs["caller"].StrangersDropped < 40 {
+		t.Fatalf("the stranger's packets were not dropped as strangers: legs %+v", c.Legs)
 	}
 }
 
