@@ -656,3 +656,30 @@ Content-Length: 0
 		t.Fatal(err)
 	}
 }
+
+// TestCallDirectToIP: an authenticated caller calls sip:user@IP:port of a
+// phone that never registered here (a direct call); kaopu places the call
+// to that address with media anchored.
+func TestCallDirectToIP(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	f := &callFixture{srv: srv}
+	port := harness.FreePort(t, "udp")
+	wait := callee(t, port, "-sn", "uas")
+	b, err := os.ReadFile(harness.Scenario(t, "uac_auth.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := strings.ReplaceAll(string(b), "sip:[service]@kaopu.test SIP/2.0", fmt.Sprintf("sip:[service]@127.0.0.1:%d SIP/2.0", port))
+	path := filepath.Join(t.TempDir(), "uac_direct.xml")
+	os.WriteFile(path, []byte(direct), 0o644)
+	if r := f.caller(t, path, "carol"); r.ExitCode != 0 {
+		t.Fatalf("direct call: caller exit %d\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("direct call: callee exit %d\n%s", u.ExitCode, u.Errors)
+	}
+	if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Dialed != "carol" {
+		t.Fatalf("CDR %+v, want an ANSWERED direct call to carol", c)
+	}
+}

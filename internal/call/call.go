@@ -25,6 +25,10 @@ type Config struct {
 	// no RTP either way; 0 disables.
 	RTPTimeout time.Duration
 	Media      MediaConfig
+	// IsSelf reports whether a Request-URI host and port name this server;
+	// any other IP address is a direct call (sip:user@IP:port). Nil: only
+	// Domain is ours and direct calls are off.
+	IsSelf func(host string, port int) bool
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -95,8 +99,9 @@ type Call struct {
 
 	in  *sipgo.DialogServerSession
 	out *sipgo.DialogClientSession
-	cdr *cdr.Call
-	med *anchor // nil: SDP passes through untouched
+	cdr    *cdr.Call
+	med    *anchor // nil: SDP passes through untouched
+	direct bool    // a direct call to sip:user@IP:port
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -166,13 +171,21 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	callID := req.CallID().Value()
 	// The CDR row exists from here on, also for calls that go nowhere.
 	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: dialed, Dialed: dialed})
-	callee, ok := m.users.CanonicalUser(dialed)
-	if !ok {
-		respond(tx, req, 404, "Not Found")
-		rec.End(cdr.DispositionFor(404, false, false), 404, nil)
-		return
+	var callee string
+	var targets []store.Binding
+	if b, ok := m.direct(req.Recipient); ok {
+		// A direct call to a host that is not registered here: allowed to
+		// authenticated callers, as a single target.
+		callee, targets = b.AOR, []store.Binding{b}
+	} else {
+		var known bool
+		if callee, known = m.users.CanonicalUser(dialed); !known {
+			respond(tx, req, 404, "Not Found")
+			rec.End(cdr.DispositionFor(404, false, false), 404, nil)
+			return
+		}
+		targets = m.loc.Lookup(callee)
 	}
-	targets := m.loc.Lookup(callee)
 	if len(targets) == 0 {
 		respond(tx, req, 480, "Temporarily Unavailable")
 		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
@@ -199,7 +212,8 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
-		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med}
+		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med,
+		direct: len(targets) == 1 && targets[0].Instance == directMark}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	m.mu.Lock()
 	m.byCaller[in.ID] = c
@@ -447,6 +461,35 @@ func latest(ts ...time.Time) time.Time {
 	return out
 }
 
+// directMark tags the pseudo-binding of a direct call.
+const directMark = "direct"
+
+// direct turns a Request-URI naming an IP address other than ours into a
+// target; false for our domain, our own address, or host names.
+func (m *Manager) direct(u sip.Uri) (store.Binding, bool) {
+	if m.cfg.IsSelf == nil || strings.EqualFold(u.Host, m.cfg.Domain) {
+		return store.Binding{}, false
+	}
+	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
+	if err != nil {
+		return store.Binding{}, false
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	if m.cfg.IsSelf(ip.String(), port) {
+		return store.Binding{}, false
+	}
+	tp := "UDP"
+	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
+		tp = strings.ToUpper(v)
+	}
+	contact := sip.Uri{Scheme: "sip", User: u.User, Host: u.Host, Port: u.Port, UriParams: u.UriParams}
+	return store.Binding{AOR: u.User + "@" + netip.AddrPortFrom(ip, uint16(port)).String(), Contact: contact.String(),
+		Source: netip.AddrPortFrom(ip, uint16(port)).String(), Transport: tp, Instance: directMark}, true
+}
+
 // betterFinal ranks final failures for the caller (RFC 3261 §16.7 step 6,
 // simplified): 6xx beats everything, then busy, then any 4xx, then 5xx.
 func betterFinal(code, best int) bool {
@@ -503,7 +546,11 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 	out.AppendHeader(&sip.FromHeader{DisplayName: display,
 		Address: sip.Uri{Scheme: "sip", User: c.Caller, Host: m.cfg.Domain},
 		Params:  sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
-	out.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.Callee, Host: m.cfg.Domain}})
+	to := sip.Uri{Scheme: "sip", User: c.Callee, Host: m.cfg.Domain}
+	if c.direct {
+		to = sip.Uri{Scheme: "sip", User: req.Recipient.User, Host: req.Recipient.Host, Port: req.Recipient.Port}
+	}
+	out.AppendHeader(&sip.ToHeader{Address: to})
 	for _, name := range []string{"Allow", "Supported"} {
 		if h := req.GetHeader(name); h != nil {
 			out.AppendHeader(sip.NewHeader(name, h.Value()))

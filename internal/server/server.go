@@ -241,6 +241,48 @@ func (s *Server) contact() sip.ContactHeader {
 	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: host, Port: port}}
 }
 
+// isSelf reports whether host:port is one of this server's SIP addresses.
+func (s *Server) isSelf(host string, port int) bool {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, a := range []net.Addr{s.UDPAddr, s.TCPAddr, s.TLSAddr} {
+		if a == nil {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil || int(ap.Port()) != port {
+			continue
+		}
+		if ap.Addr().IsUnspecified() {
+			// Listening everywhere: any local address is ours.
+			if ip.IsLoopback() || ip.String() == s.cfg.PublicIP || localAddr(ip) {
+				return true
+			}
+			continue
+		}
+		if ap.Addr().Unmap() == ip.Unmap() {
+			return true
+		}
+	}
+	return ip.String() == s.cfg.PublicIP
+}
+
+// localAddr reports whether ip is assigned to an interface of this host.
+func localAddr(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
 // mediaConfig makes the RTP port pool on the SIP listener's interface
 // (media leaves from the address the phones talk to) over rtp.ports; SDP
 // carries public_ip when it is set.
@@ -385,7 +427,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
-		RTPTimeout: cfg.Calls.RTPTimeout.D()}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		RTPTimeout: cfg.Calls.RTPTimeout.D(), IsSelf: s.isSelf}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, contact, s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
