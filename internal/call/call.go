@@ -97,8 +97,8 @@ type Call struct {
 	Answered time.Time
 	Log      *slog.Logger
 
-	in  *sipgo.DialogServerSession
-	out *sipgo.DialogClientSession
+	in     *sipgo.DialogServerSession
+	out    *sipgo.DialogClientSession
 	cdr    *cdr.Call
 	med    *anchor // nil: SDP passes through untouched
 	direct bool    // a direct call to sip:user@IP:port

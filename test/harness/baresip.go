@@ -2,11 +2,16 @@ package harness
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +28,14 @@ type BaresipOptions struct {
 	RegInt int
 	// Transport is "udp" (default) or "tcp".
 	Transport string
+	// AnswerMode is the account's answermode: "auto" answers every
+	// incoming call at once; "" leaves baresip's default (manual).
+	AnswerMode string
+	// AudioSource is a WAV file (mono 16-bit PCM) that the aufile module
+	// plays as the microphone during a call. baresip 1.0 hangs the call up
+	// when the file ends, so make it longer than the call. "" configures no
+	// microphone.
+	AudioSource string
 }
 
 // SIPEvent is one SIP message baresip sent or received, from its -s trace.
@@ -34,11 +47,13 @@ type SIPEvent struct {
 
 // Baresip is a running baresip process (baresip-core 1.0) with one account.
 type Baresip struct {
-	t       testing.TB
-	p       *proc
-	Dir     string // config dir (-f)
-	Port    int    // sip_listen port, UDP and TCP
-	logPath string
+	t    testing.TB
+	p    *proc
+	Dir  string // config dir (-f)
+	Port int    // sip_listen port, UDP and TCP
+	// CtrlPort is the ctrl_tcp command port (see Command).
+	CtrlPort int
+	logPath  string
 
 	mu     sync.Mutex
 	events []SIPEvent
@@ -65,27 +80,48 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 	if opts.Transport == "" {
 		opts.Transport = "udp"
 	}
-	b := &Baresip{t: t, Dir: t.TempDir(), Port: FreePort(t, "both"), eof: make(chan struct{})}
-	config := strings.Join([]string{
+	b := &Baresip{t: t, Dir: t.TempDir(), Port: FreePort(t, "both"), CtrlPort: FreePort(t, "tcp"),
+		eof: make(chan struct{})}
+	lines := []string{
 		"poll_method epoll",
 		fmt.Sprintf("sip_listen 127.0.0.1:%d", b.Port),
 		"net_interface 127.0.0.1",
 		"module_path /usr/lib/baresip/modules",
 		"module g711.so",
 		"module aufile.so",
+		// sndfile records every call into snd_path: dump-*-enc.wav is what
+		// was sent, dump-*-dec.wav what was heard (see Recordings).
 		"module sndfile.so",
 		"snd_path " + b.Dir,
+		// aubridge is a loopback sound device needing no hardware: the
+		// speaker (and ringer) of a machine without a sound card. With no
+		// aubridge source of the same name nothing is looped back.
+		"module aubridge.so",
+		"audio_player aubridge,speaker",
+		"audio_alert aubridge,speaker",
+	}
+	if opts.AudioSource != "" {
+		lines = append(lines, "audio_source aufile,"+opts.AudioSource)
+	}
+	lines = append(lines,
 		"module_app account.so",
 		"module_app menu.so",
-		"",
-	}, "\n")
+		// ctrl_tcp takes commands (JSON in netstrings) while baresip runs.
+		"module_app ctrl_tcp.so",
+		fmt.Sprintf("ctrl_tcp_listen 127.0.0.1:%d", b.CtrlPort),
+		"")
+	config := strings.Join(lines, "\n")
 	uriParams, outbound := "", fmt.Sprintf("sip:%s", opts.Server)
 	if opts.Transport != "udp" {
 		uriParams = ";transport=" + opts.Transport
 		outbound += ";transport=" + opts.Transport
 	}
-	account := fmt.Sprintf("<sip:%s@%s%s>;auth_pass=%s;outbound=\"%s\";regint=%d\n",
+	account := fmt.Sprintf("<sip:%s@%s%s>;auth_pass=%s;outbound=\"%s\";regint=%d",
 		opts.User, opts.Domain, uriParams, opts.Password, outbound, opts.RegInt)
+	if opts.AnswerMode != "" {
+		account += ";answermode=" + opts.AnswerMode
+	}
+	account += "\n"
 	for name, text := range map[string]string{"config": config, "accounts": account} {
 		if err := os.WriteFile(filepath.Join(b.Dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -136,7 +172,21 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		collecting bool
 		sent       bool
 		msg        []string
+		head       []string // msg's header lines once its body is read
+		bodyLeft   int      // bytes of body still to come
 	)
+	finish := func(body []string) {
+		text := strings.Join(head, "\r\n") + "\r\n\r\n"
+		if len(body) > 0 {
+			text += strings.Join(body, "\r\n") + "\r\n"
+		}
+		collecting, head, msg = false, nil, nil
+		if parsed, err := ParseMessage([]byte(text)); err == nil {
+			b.mu.Lock()
+			b.events = append(b.events, SIPEvent{Time: time.Now(), Sent: sent, Message: parsed})
+			b.mu.Unlock()
+		}
+	}
 	for sc.Scan() {
 		line := strings.TrimRight(ansiEscape.ReplaceAllString(sc.Text(), ""), "\r")
 		fmt.Fprintln(logFile, line)
@@ -144,21 +194,36 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		b.lines = append(b.lines, line)
 		b.mu.Unlock()
 		if m := traceHeader.FindStringSubmatch(line); m != nil {
-			collecting, sent, msg = true, m[2] == local, nil
+			collecting, sent, msg, head = true, m[2] == local, nil, nil
 			continue
 		}
 		if !collecting {
+			continue
+		}
+		if head != nil {
+			// The body (SDP): Content-Length bytes of CRLF-ended lines;
+			// the trace ends with an empty line (a colour reset).
+			if line == "" {
+				finish(msg)
+				continue
+			}
+			msg = append(msg, line)
+			if bodyLeft -= len(line) + 2; bodyLeft <= 0 {
+				finish(msg)
+			}
 			continue
 		}
 		if line != "" {
 			msg = append(msg, line)
 			continue
 		}
-		collecting = false
-		if parsed, err := ParseMessage([]byte(strings.Join(msg, "\r\n") + "\r\n\r\n")); err == nil {
-			b.mu.Lock()
-			b.events = append(b.events, SIPEvent{Time: time.Now(), Sent: sent, Message: parsed})
-			b.mu.Unlock()
+		head, msg = msg, nil
+		bodyLeft = 0
+		if parsed, err := ParseMessage([]byte(strings.Join(head, "\r\n") + "\r\n\r\n")); err == nil {
+			bodyLeft, _ = strconv.Atoi(parsed.Get("Content-Length"))
+		}
+		if bodyLeft <= 0 {
+			finish(nil)
 		}
 	}
 }
@@ -256,4 +321,120 @@ func (b *Baresip) Stop() {
 	case <-b.eof:
 	case <-time.After(2 * time.Second):
 	}
+}
+
+// commandTimeout bounds one ctrl_tcp command, connection included.
+const commandTimeout = 5 * time.Second
+
+// Command runs a baresip command (as typed after "/" in its console:
+// "dial", "hangup", "reginfo" ...) through the ctrl_tcp module and returns
+// the text it answered. Events baresip sends on the same connection are
+// skipped.
+func (b *Baresip) Command(command, params string) (string, error) {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", b.CtrlPort), commandTimeout)
+	if err != nil {
+		return "", fmt.Errorf("baresip ctrl_tcp: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(commandTimeout))
+	token := RandomToken()
+	req, err := json.Marshal(map[string]string{"command": command, "params": params, "token": token})
+	if err != nil {
+		return "", err
+	}
+	if _, err := fmt.Fprintf(conn, "%d:%s,", len(req), req); err != nil {
+		return "", fmt.Errorf("baresip ctrl_tcp: sending %s: %w", command, err)
+	}
+	r := bufio.NewReader(conn)
+	for {
+		msg, err := readNetstring(r)
+		if err != nil {
+			return "", fmt.Errorf("baresip ctrl_tcp: no answer to %s: %w", command, err)
+		}
+		var resp struct {
+			Response bool   `json:"response"`
+			OK       bool   `json:"ok"`
+			Data     string `json:"data"`
+			Token    string `json:"token"`
+		}
+		if err := json.Unmarshal(msg, &resp); err != nil {
+			return "", fmt.Errorf("baresip ctrl_tcp: %w in %q", err, msg)
+		}
+		if !resp.Response || resp.Token != token {
+			continue // an event
+		}
+		if !resp.OK {
+			return resp.Data, fmt.Errorf("baresip refused /%s %s: %s", command, params, resp.Data)
+		}
+		return resp.Data, nil
+	}
+}
+
+// readNetstring reads one netstring ("LEN:DATA,").
+func readNetstring(r *bufio.Reader) ([]byte, error) {
+	prefix, err := r.ReadString(':')
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(prefix, ":"))
+	if err != nil || n < 0 || n > 1<<20 {
+		return nil, fmt.Errorf("bad netstring length %q", prefix)
+	}
+	buf := make([]byte, n+1)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	if buf[n] != ',' {
+		return nil, errors.New("netstring without its trailing comma")
+	}
+	return buf[:n], nil
+}
+
+// Dial places a call to uri from baresip's account.
+func (b *Baresip) Dial(uri string) error {
+	_, err := b.Command("dial", uri)
+	return err
+}
+
+// Hangup ends baresip's current call.
+func (b *Baresip) Hangup() error {
+	_, err := b.Command("hangup", "")
+	return err
+}
+
+// WaitOutput waits up to timeout for a line of baresip's output (colour
+// codes removed) matching the regular expression pattern, and returns it.
+func (b *Baresip) WaitOutput(timeout time.Duration, pattern string) (string, error) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		exited := b.p.exited()
+		b.mu.Lock()
+		for _, line := range b.lines {
+			if re.MatchString(line) {
+				b.mu.Unlock()
+				return line, nil
+			}
+		}
+		b.mu.Unlock()
+		if exited {
+			return "", fmt.Errorf("baresip exited (code %d) without printing a line matching %q", b.p.exitCode(), pattern)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("baresip printed no line matching %q within %v", pattern, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Recordings are the WAV files sndfile wrote with what baresip heard (the
+// decoded audio, dump-*-dec.wav), one per call, oldest first. Stop baresip
+// or wait for the call's end before reading them: sndfile completes a file
+// when the call ends.
+func (b *Baresip) Recordings() []string {
+	files, _ := filepath.Glob(filepath.Join(b.Dir, "dump-*-dec.wav"))
+	return files // Glob sorts; the names hold the start time
 }
