@@ -172,7 +172,7 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		collecting bool
 		sent       bool
 		msg        []string
-		head       []string // msg's header lines once its body is read
+		head       []string // the header lines while the body is read
 		bodyLeft   int      // bytes of body still to come
 	)
 	finish := func(body []string) {
