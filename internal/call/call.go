@@ -150,6 +150,14 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 400, "Missing Contact")
 		return
 	}
+	// RFC 3261 §8.2.2.3: refuse extensions we cannot do yet (100rel, RFC
+	// 3262; timer, RFC 4028): no option tag is supported on INVITE.
+	if h := req.GetHeader("Require"); h != nil {
+		if v := withoutOption(h.Value(), ""); v != "" {
+			respond(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", v))
+			return
+		}
+	}
 	src, _ := netip.ParseAddrPort(req.Source())
 	var authz string
 	if h := req.GetHeader("Proxy-Authorization"); h != nil {
@@ -461,6 +469,17 @@ func latest(ts ...time.Time) time.Time {
 	return out
 }
 
+// withoutOption removes one option tag from a comma-separated list.
+func withoutOption(list, tag string) string {
+	var keep []string
+	for _, o := range strings.Split(list, ",") {
+		if o = strings.TrimSpace(o); o != "" && !strings.EqualFold(o, tag) {
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ", ")
+}
+
 // directMark tags the pseudo-binding of a direct call.
 const directMark = "direct"
 
@@ -551,9 +570,14 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 		to = sip.Uri{Scheme: "sip", User: req.Recipient.User, Host: req.Recipient.Host, Port: req.Recipient.Port}
 	}
 	out.AppendHeader(&sip.ToHeader{Address: to})
-	for _, name := range []string{"Allow", "Supported"} {
-		if h := req.GetHeader(name); h != nil {
-			out.AppendHeader(sip.NewHeader(name, h.Value()))
+	if h := req.GetHeader("Allow"); h != nil {
+		out.AppendHeader(sip.NewHeader("Allow", h.Value()))
+	}
+	// Options we relay end to end. Not 100rel: this B2BUA does not send
+	// PRACK, so it must not invite reliable provisional responses.
+	if h := req.GetHeader("Supported"); h != nil {
+		if v := withoutOption(h.Value(), "100rel"); v != "" {
+			out.AppendHeader(sip.NewHeader("Supported", v))
 		}
 	}
 	body := req.Body()
