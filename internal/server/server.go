@@ -539,6 +539,13 @@ func (s *Server) Close() error {
 	return s.st.Close()
 }
 
+func (s *Server) activeCalls() int {
+	if s.calls == nil {
+		return 0
+	}
+	return s.calls.Active()
+}
+
 // Realm returns the SIP domain in use.
 func (s *Server) Realm() string { return s.realm }
 
@@ -558,6 +565,7 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_auth_challenges_total", "Digest challenges sent.", float64(d.Challenges.Load())),
 		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),
 		web.Counter("kaopu_auth_failures_total", "Failed digest authentications.", float64(d.Failures.Load())),
+		web.Gauge("kaopu_calls_active", "Calls in progress.", float64(s.activeCalls())),
 		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
 		web.Gauge("go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", float64(ms.HeapInuse)),
 		web.Gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(ms.HeapAlloc)),

@@ -1,5 +1,5 @@
 // Package store defines what kaopu keeps on disk — users, registrations
-// (location bindings) and settings — and the errors its implementations
+// (location bindings), call detail records and settings — and the errors its implementations
 // return. Implementations live in sub-packages: sqlite (embedded, the
 // default) and, later, postgres for several nodes.
 package store
