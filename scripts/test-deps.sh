@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real peers the end-to-end tests in test/ drive, when missing.
 #
-#   sipp     (Debian package sip-tester)
-#   baresip  (Debian package baresip-core)
+#   sipp      (Debian package sip-tester)
+#   baresip   (Debian package baresip-core)
+#   ip        (iproute2: network namespaces for the NAT tests)
+#   iptables  (the NAT tests' MASQUERADE router)
 #
 # Idempotent: when every tool is present it only checks and exits (well under a
 # second). When something is missing it runs `apt-get update` once and installs
@@ -10,11 +12,12 @@
 # exits non-zero with a loud message; it never skips silently.
 set -euo pipefail
 
-# tool:package pairs. ip (iproute2) and tshark are not needed yet; add them
-# here when a test needs them.
+# tool:package pairs; add one here when a test needs a new tool.
 deps=(
 	"sipp:sip-tester"
 	"baresip:baresip-core"
+	"ip:iproute2"
+	"iptables:iptables"
 )
 
 missing_pkgs=()
