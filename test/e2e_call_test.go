@@ -683,3 +683,31 @@ func TestCallDirectToIP(t *testing.T) {
 		t.Fatalf("CDR %+v, want an ANSWERED direct call to carol", c)
 	}
 }
+
+// TestCallCallerOverTCP: a caller on TCP gets a Contact on the TCP
+// listener (so its in-dialog requests come back over TCP), and its BYE
+// over TCP ends the call; the callee is on UDP.
+func TestCallCallerOverTCP(t *testing.T) {
+	f := newCallFixture(t)
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sn", "uas")
+	r := f.caller(t, harness.Scenario(t, "uac_auth.xml"), "bob", "-t", "t1")
+	if r.ExitCode != 0 {
+		t.Fatalf("caller over TCP: exit %d\n%s", r.ExitCode, r.Errors)
+	}
+	var contact string
+	for _, m := range r.Responses() {
+		if m.StatusCode() == 200 && m.CSeqMethod() == "INVITE" {
+			contact = m.Get("Contact")
+		}
+	}
+	if !strings.Contains(strings.ToLower(contact), "transport=tcp") {
+		t.Fatalf("200 OK Contact %q for a TCP caller, want the TCP listener (transport=tcp)", contact)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := f.srv.WaitLog(5*time.Second, `msg="call ended".*reason="caller hung up"`); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -59,8 +59,8 @@ type Manager struct {
 	users  Users
 	loc    Locator
 	route  Router
-	in     *sipgo.DialogUA // our side toward callers
-	out    *sipgo.DialogUA // our side toward callees
+	in     map[string]*sipgo.DialogUA // our side toward callers, per transport
+	out    map[string]*sipgo.DialogUA // our side toward callees, per transport
 	hooks  Hooks
 	cdrs   *cdr.Recorder // nil records nothing
 	media  MediaConfig
@@ -71,19 +71,24 @@ type Manager struct {
 	wg       sync.WaitGroup
 }
 
-// New makes a call manager. client sends requests; contact is our Contact.
+// New makes a call manager. client sends requests; contacts are our
+// Contact per transport ("UDP", "TCP", "TLS"); UDP's is the default.
 func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator, route Router,
-	client *sipgo.Client, contact sip.ContactHeader, cdrs *cdr.Recorder, hooks Hooks) *Manager {
+	client *sipgo.Client, contacts map[string]sip.ContactHeader, cdrs *cdr.Recorder, hooks Hooks) *Manager {
 	if cfg.NoAnswerTimeout <= 0 {
 		cfg.NoAnswerTimeout = 30 * time.Second
 	}
-	ua := func() *sipgo.DialogUA {
-		// RewriteContact: in-dialog requests go to where the peer really
-		// is (RFC 3581 source), not to a Contact that may be behind NAT.
-		return &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: true}
+	uas := func() map[string]*sipgo.DialogUA {
+		m := map[string]*sipgo.DialogUA{}
+		for tp, contact := range contacts {
+			// RewriteContact: in-dialog requests go to where the peer
+			// really is (RFC 3581 source), not to a Contact behind NAT.
+			m[tp] = &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: true}
+		}
+		return m
 	}
 	return &Manager{cfg: cfg, log: log, digest: d, users: users, loc: loc, route: route,
-		in: ua(), out: ua(), hooks: hooks, cdrs: cdrs, media: cfg.Media,
+		in: uas(), out: uas(), hooks: hooks, cdrs: cdrs, media: cfg.Media,
 		byCaller: map[string]*Call{}, byCallee: map[string]*Call{}}
 }
 
@@ -210,7 +215,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	respond(tx, req, 100, "Trying")
 
-	in, err := m.in.ReadInvite(req, tx)
+	in, err := dialogUA(m.in, req.Transport()).ReadInvite(req, tx)
 	if err != nil {
 		m.log.Warn("invite refused", "error", err)
 		respond(tx, req, 500, "Server Internal Error")
@@ -275,7 +280,7 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 			c.Log.Warn("cannot reach contact", "contact", b.Contact, "error", err)
 			continue
 		}
-		cs, err := m.out.WriteInvite(branchCtx, out)
+		cs, err := dialogUA(m.out, b.Transport).WriteInvite(branchCtx, out)
 		if err != nil {
 			c.Log.Warn("invite to contact failed", "contact", b.Contact, "error", err)
 			continue
@@ -467,6 +472,16 @@ func latest(ts ...time.Time) time.Time {
 		}
 	}
 	return out
+}
+
+// dialogUA picks our dialog side for a transport: a phone that talks TCP
+// or TLS gets a Contact on that listener, so its in-dialog requests come
+// back the same way.
+func dialogUA(m map[string]*sipgo.DialogUA, transport string) *sipgo.DialogUA {
+	if ua, ok := m[strings.ToUpper(transport)]; ok {
+		return ua
+	}
+	return m["UDP"]
 }
 
 // withoutOption removes one option tag from a comma-separated list.

@@ -306,6 +306,22 @@ func (s *Server) mediaConfig(host string) (call.MediaConfig, error) {
 	return call.MediaConfig{Pool: pool, IP: sdpIP}, nil
 }
 
+// contacts derives our Contact for each transport from the UDP one.
+func (s *Server) contacts(udp sip.ContactHeader) map[string]sip.ContactHeader {
+	out := map[string]sip.ContactHeader{"UDP": udp}
+	for tp, a := range map[string]net.Addr{"TCP": s.TCPAddr, "TLS": s.TLSAddr} {
+		ta, ok := a.(*net.TCPAddr)
+		if !ok {
+			continue
+		}
+		c := udp
+		c.Address.Port = ta.Port
+		c.Address.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(tp)}}
+		out[tp] = c
+	}
+	return out
+}
+
 // outboundIP is the local address of the default route, learned without
 // sending anything (a UDP "connect" only selects a route).
 func outboundIP() string {
@@ -428,7 +444,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
 		RTPTimeout: cfg.Calls.RTPTimeout.D(), IsSelf: s.isSelf}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
-		s.client, contact, s.cdrs, call.Hooks{})
+		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
 	srv.OnBye(s.validated(s.calls.OnBye))
