@@ -711,3 +711,68 @@ func TestCallCallerOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCallHoldByCallee: the callee's re-INVITE (sendonly) reaches the
+// caller inside its own dialog with the relay's address; the caller's
+// recvonly answer goes back to the callee.
+func TestCallHoldByCallee(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_hold_caller.xml"))
+	// The caller answers the re-INVITE recvonly, ACK arrives, then it hangs up.
+	path := callerScenario(t, "uac_held.xml", `<pause milliseconds="1000"/>`, `<recv request="INVITE">
+    <action>
+      <ereg regexp="a=sendonly" search_in="body" check_it="true" assign_to="hold"/>
+      <ereg regexp="m=audio 31[0-9][0-9][0-9] " search_in="body" check_it="true" assign_to="relayport"/>
+      <log message="held by callee: [$hold] [$relayport]"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:caller@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=recvonly
+
+]]></send>
+  <recv request="ACK"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@kaopu.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>
+`)
+	if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d (callee's hold not relayed to it?)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d (caller's recvonly answer not relayed back?)\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `msg="in-dialog request relayed" .*method=INVITE status=200 direction=callee->caller`); err != nil {
+		t.Fatal(err)
+	}
+}
