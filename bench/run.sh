@@ -4,6 +4,11 @@
 #
 #   make bench                      # what the Makefile runs: build, then this
 #   bash bench/run.sh [regbench flags]   e.g. -servers kamailio -step-seconds 5
+#   bash bench/run.sh --calls-only       only the call bench (calls/s, kaopu vs
+#                                        Kamailio as a stateful proxy)
+#   bash bench/run.sh --no-calls [...]   only the registrar bench
+#   CALL_ARGS='-rates 100,200 -quiet-wait 0' bash bench/run.sh --calls-only
+#                                        flags for the call bench (regbench calls)
 #
 # Installs missing peers (sipp, kamailio + SQLite module, sqlite3) with apt,
 # builds the Go driver (bench/cmd/regbench) and runs it. Figures go to stdout
@@ -12,6 +17,18 @@
 # Everything runs under a temp dir on 127.0.0.1; every process started is
 # stopped by its process id at the end, also on failure or Ctrl-C.
 set -euo pipefail
+
+RUN_REG=1
+RUN_CALLS=1
+REG_ARGS=()
+for a in "$@"; do
+	case "$a" in
+	--calls-only) RUN_REG=0 ;;
+	--no-calls) RUN_CALLS=0 ;;
+	*) REG_ARGS+=("$a") ;;
+	esac
+done
+read -r -a CALL_ARGS_A <<<"${CALL_ARGS:-}"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -63,11 +80,15 @@ cleanup() {
 	fi
 	mkdir -p "$OUT/logs"
 	cp -f "$TMP"/*.log "$OUT/logs/" 2>/dev/null || true
-	for d in "$TMP"/sipp/*/; do
+	for d in "$TMP"/sipp/*/ "$TMP"/calls/sipp/*/; do
 		[ -d "$d" ] || continue
 		n=$(basename "$d")
 		cp -f "$d/screen.log" "$OUT/logs/sipp-$n-screen.log" 2>/dev/null || true
 		cp -f "$d/stat.csv" "$OUT/logs/sipp-$n-stat.csv" 2>/dev/null || true
+		[ -s "$d/errors.log" ] && head -c 200000 "$d/errors.log" >"$OUT/logs/sipp-$n-errors.log" 2>/dev/null || true
+	done
+	for f in "$TMP"/calls/*.log; do
+		[ -f "$f" ] && cp -f "$f" "$OUT/logs/calls-$(basename "$f")" 2>/dev/null || true
 	done
 	if [ "${KEEP_TMP:-0}" = 1 ]; then
 		echo "bench: scratch dir kept: $TMP" >&2
@@ -79,9 +100,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-rm -rf "$OUT"
+if [ "$RUN_REG" = 1 ]; then
+	rm -rf "$OUT"
+else
+	# --calls-only keeps the registrar's figures; results.txt is appended to.
+	rm -f "$OUT/calls-steps.csv" "$OUT"/logs/sipp-calls-* "$OUT"/logs/calls-*
+fi
 mkdir -p "$OUT/logs"
 go build -o "$TMP/regbench" ./bench/cmd/regbench
-"$TMP/regbench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" "$@" &
-DRIVER=$!
-wait "$DRIVER"
+rc=0
+if [ "$RUN_REG" = 1 ]; then
+	"$TMP/regbench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${REG_ARGS[@]+"${REG_ARGS[@]}"} &
+	DRIVER=$!
+	wait "$DRIVER" || rc=$?
+	DRIVER=
+fi
+if [ "$RUN_CALLS" = 1 ]; then
+	# Calls per second: kaopu (media anchored) vs Kamailio as a stateful
+	# proxy; appends to results.txt, steps in calls-steps.csv.
+	"$TMP/regbench" calls -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${CALL_ARGS_A[@]+"${CALL_ARGS_A[@]}"} &
+	DRIVER=$!
+	wait "$DRIVER" || rc=$?
+	DRIVER=
+fi
+exit "$rc"
