@@ -172,7 +172,8 @@ func waitCount(b *harness.Baresip, timeout time.Duration, pattern string, n int)
 	}
 }
 
-// checkHeardFile is checkHeard for the i-th of want recordings of b.
+// checkHeardFile checks the i-th of b's recordings (b must have exactly
+// calls of them), as checkHeard does for its one.
 func checkHeardFile(t *testing.T, b *harness.Baresip, i, calls int, want, notWant float64, call time.Duration) {
 	t.Helper()
 	files := b.Recordings()
