@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/auth"
 	"github.com/kaopu/kaopu/internal/cdr"
+	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -139,7 +140,7 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
-	tx.Respond(res)
+	sipx.Respond(tx, req, res)
 }
 
 // OnInvite handles an INVITE outside a dialog (a new call).
@@ -241,10 +242,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		m.wg.Done()
 		return
 	}
-	go func() {
-		defer m.wg.Done()
-		m.hold(c)
-	}()
+	m.supervise(c)
 }
 
 type branchResult struct {
@@ -262,16 +260,12 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 	defer cancelBranches()
 	// While ringing, the caller's CANCEL ends its dialog (the transaction
 	// layer has answered 487): stop ringing every branch.
-	ringing, callerGone := make(chan struct{}), make(chan struct{})
-	defer close(ringing)
-	go func() {
-		select {
-		case <-c.in.Context().Done():
-			close(callerGone)
-			cancelBranches()
-		case <-ringing:
-		}
-	}()
+	var callerGone atomic.Bool
+	stopWatching := context.AfterFunc(c.in.Context(), func() {
+		callerGone.Store(true)
+		cancelBranches()
+	})
+	defer stopWatching()
 	var relayMu sync.Mutex
 	started := 0
 	for _, b := range targets {
@@ -361,7 +355,7 @@ collect:
 				if r.err == nil {
 					// A second answer lost the race: hang it up.
 					r.cs.Ack(context.Background())
-					r.cs.Bye(context.Background())
+					bye(r.cs)
 					continue
 				}
 				r.cs.Close()
@@ -370,12 +364,7 @@ collect:
 	}
 
 	if winner == nil {
-		cancelled := false
-		select {
-		case <-callerGone:
-			cancelled = true
-		default:
-		}
+		cancelled := callerGone.Load()
 		switch {
 		case cancelled || c.ctx.Err() != nil:
 			// The caller cancelled: the transaction layer answered 487.
@@ -404,7 +393,7 @@ collect:
 		var err error
 		if body, err = c.med.answered(c.ctx, body); err != nil {
 			c.Log.Warn("callee's answer unusable", "error", err)
-			winner.Bye(context.Background())
+			bye(winner)
 			c.in.Respond(488, "Not Acceptable Here", nil)
 			m.finish(c, 488, "Not Acceptable Here")
 			return false
@@ -412,8 +401,10 @@ collect:
 		codec = c.med.codec
 	}
 	if err := c.in.Respond(200, "OK", body, sdpType(body)...); err != nil {
+		// Also when the caller never ACKed our 2xx (RFC 3261 §13.3.1.4:
+		// the session ends after 64*T1 without one).
 		c.Log.Warn("answering caller failed", "error", err)
-		winner.Bye(context.Background())
+		bye(winner)
 		m.finish(c, 500, "Server Internal Error")
 		return false
 	}
@@ -429,39 +420,62 @@ collect:
 	return true
 }
 
-// hold keeps an answered call until it ends.
-func (m *Manager) hold(c *Call) {
-	// Wait for either side to hang up (OnBye finishes the call). A call
-	// whose media stopped both ways, or one stopped by a shutdown, is hung
-	// up here on both sides.
-	reason := "server shutdown"
-	var tick <-chan time.Time
+// supervise watches an answered call until it ends, without a goroutine
+// of its own: a call stopped by a shutdown (its context cancelled while
+// still up) is hung up on both sides, and so is one whose media stopped
+// both ways for the RTP timeout. m.wg is released when the call ends.
+func (m *Manager) supervise(c *Call) {
+	var check atomic.Pointer[time.Timer]
 	if m.cfg.RTPTimeout > 0 && c.med != nil {
-		t := time.NewTicker(min(m.cfg.RTPTimeout/4, 5*time.Second))
-		defer t.Stop()
-		tick = t.C
+		period := min(m.cfg.RTPTimeout/4, 5*time.Second)
+		t := time.AfterFunc(time.Hour, func() { m.checkMedia(c, &check, period) })
+		check.Store(t)
+		t.Reset(period) // armed only once checkMedia can find it
 	}
-wait:
-	for {
-		select {
-		case <-c.ctx.Done():
-			break wait
-		case now := <-tick:
-			last := latest(c.Answered, c.med.legA.LastActivity(), c.med.legB.LastActivity())
-			if now.Sub(last) > m.cfg.RTPTimeout {
-				reason = "rtp timeout"
-				c.Log.Warn("no media either way, hanging up", "silent_for", now.Sub(last).Round(time.Second).String())
-				break wait
-			}
+	context.AfterFunc(c.ctx, func() {
+		defer m.wg.Done()
+		if t := check.Load(); t != nil {
+			t.Stop()
 		}
+		m.hangUp(c, "server shutdown")
+	})
+}
+
+// checkMedia hangs up a call with no RTP either way for the RTP timeout,
+// else looks again after period.
+func (m *Manager) checkMedia(c *Call, check *atomic.Pointer[time.Timer], period time.Duration) {
+	if c.ctx.Err() != nil {
+		return
 	}
-	if !c.ended.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c.out.Bye(ctx)
-		c.in.Bye(ctx)
-		m.finish(c, 200, reason)
+	now := time.Now()
+	last := latest(c.Answered, c.med.legA.LastActivity(), c.med.legB.LastActivity())
+	if now.Sub(last) > m.cfg.RTPTimeout {
+		c.Log.Warn("no media either way, hanging up", "silent_for", now.Sub(last).Round(time.Second).String())
+		m.hangUp(c, "rtp timeout")
+		return
 	}
+	check.Load().Reset(period)
+}
+
+// hangUp ends an answered call from here: BYE to both sides.
+func (m *Manager) hangUp(c *Call, reason string) {
+	if c.ended.Load() {
+		return
+	}
+	bye(c.out)
+	bye(c.in)
+	m.finish(c, 200, reason)
+}
+
+// byeTimeout bounds a BYE we send on our own: a dead peer does not hold
+// the call's resources until Timer F.
+const byeTimeout = 5 * time.Second
+
+// bye hangs up one leg, waiting at most byeTimeout for its answer.
+func bye(leg interface{ Bye(context.Context) error }) error {
+	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	defer cancel()
+	return leg.Bye(ctx)
 }
 
 func latest(ts ...time.Time) time.Time {

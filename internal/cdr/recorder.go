@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,21 +47,23 @@ type Config struct {
 // methods do nothing).
 //
 // The events of every call go, in order, to one writer goroutine, started
-// when there is work and gone when there is none, which commits whatever
-// has queued up in one transaction (group commit): under load the store
-// pays one commit per batch rather than three per call. A call waits until
-// its event is committed, but at most WriteTimeout; an event still queued
-// then is written later all the same.
+// when there is work and gone after a second with none, which commits
+// whatever has queued up in one transaction (group commit): under load the
+// store pays one commit per batch rather than three per call. A call waits
+// until its event is committed, but at most WriteTimeout; an event still
+// queued then is written later all the same.
 type Recorder struct {
 	st      store.CDRs
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
 
-	mu       sync.Mutex
-	queue    []*op
-	draining bool
-	idle     chan struct{} // closed when the writer goroutine exits
+	mu      sync.Mutex
+	queue   []*op
+	busy    bool          // events are queued or being written
+	idle    chan struct{} // closed when busy turns false
+	running bool          // the writer goroutine exists
+	wake    chan struct{} // tells a waiting writer there is work
 }
 
 // NewRecorder returns a Recorder writing to cfg.Store.
@@ -77,6 +78,7 @@ func NewRecorder(cfg Config) *Recorder {
 	if r.timeout <= 0 {
 		r.timeout = DefaultWriteTimeout
 	}
+	r.wake = make(chan struct{}, 1)
 	return r
 }
 
@@ -113,7 +115,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		return nil
 	}
 	r.mu.Lock()
-	if !r.draining {
+	if !r.busy {
 		r.mu.Unlock()
 		return nil
 	}
@@ -285,33 +287,73 @@ func (r *Recorder) submit(c *Call, kind opKind, rec store.CDR) *op {
 		return o
 	}
 	r.queue = append(r.queue, o)
-	if !r.draining {
-		r.draining = true
+	if !r.busy {
+		r.busy = true
 		r.idle = make(chan struct{})
+	}
+	if !r.running {
+		r.running = true
 		go r.drain()
+		return o
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 	return o
 }
 
-// drain is the writer: it commits the queue in batches until it is empty.
+const (
+	// gather is how long the writer lets events accumulate before a
+	// transaction that would carry only a few: one commit for many events
+	// costs the store far less than one each, for at most this much delay.
+	gather = time.Millisecond
+	// gatherEnough is the batch size that is written without waiting.
+	gatherEnough = 32
+	// writerIdle is how long the writer goroutine waits for work before
+	// it exits; kept alive under load it keeps its grown stack.
+	writerIdle = time.Second
+)
+
+// drain is the writer: it commits the queue in batches, waits for more,
+// and exits after writerIdle with nothing to do.
 func (r *Recorder) drain() {
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
 	for {
 		r.mu.Lock()
 		if len(r.queue) == 0 {
-			r.draining = false
-			r.queue = nil // let a burst's backing array go
-			close(r.idle)
+			if r.busy {
+				r.busy = false
+				r.queue = nil // let a burst's backing array go
+				close(r.idle)
+			}
 			r.mu.Unlock()
-			return
+			idle.Reset(writerIdle)
+			select {
+			case <-r.wake:
+				continue
+			case <-idle.C:
+			}
+			r.mu.Lock()
+			if len(r.queue) == 0 {
+				r.running = false
+				r.mu.Unlock()
+				return
+			}
+			r.mu.Unlock()
+			continue
+		}
+		if len(r.queue) < gatherEnough {
+			r.mu.Unlock()
+			time.Sleep(gather)
+			r.mu.Lock()
 		}
 		n := min(len(r.queue), maxBatch)
 		batch := append([]*op(nil), r.queue[:n]...)
 		r.queue = append(r.queue[:0], r.queue[n:]...)
 		r.mu.Unlock()
 		r.write(batch)
-		// Let the calls just released queue their next events, so that
-		// the next transaction carries more than one even on a busy CPU.
-		runtime.Gosched()
 	}
 }
 

@@ -17,7 +17,7 @@ const module = "github.com/kaopu/kaopu/internal/"
 var allowedDeps = map[string][]string{
 	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version"},
 	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
-	"call":            {"auth", "cdr", "media", "sdpx", "store"},
+	"call":            {"auth", "cdr", "media", "sdpx", "sipx", "store"},
 	"cdr":             {"store"},
 	"sipx":            {},
 	"registrar":       {"auth", "store"},

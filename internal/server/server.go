@@ -78,8 +78,23 @@ func configureSipgo(log *slog.Logger) {
 		}
 		h := log.Handler().WithAttrs([]slog.Attr{slog.String("component", "sipgo")})
 		sip.SetDefaultLogger(slog.New(levelFloor{h, floor}))
+
+		// A finished transaction waits to absorb retransmissions: RFC 3261
+		// has 64*T1 (32 s) for Timers D, J, L and M. sipgo keeps the whole
+		// request and response that long, so at a few hundred calls/s
+		// hundreds of megabytes sit in transactions that are over. Like
+		// Kamailio's tm wait timer, wait 5 s: a peer retransmits only while
+		// our answer has not reached it, so only after 5 s of lost answers
+		// does a straggler arrive, to get 481 or be dropped as stray.
+		sip.Timer_D = linger
+		sip.Timer_J = linger
+		sip.Timer_L = linger
+		sip.Timer_M = linger
 	})
 }
+
+// linger is how long sipgo keeps a finished transaction; see configureSipgo.
+const linger = 5 * time.Second
 
 type levelFloor struct {
 	slog.Handler
@@ -216,7 +231,7 @@ func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 func (s *Server) validated(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
-			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
+			sipx.Respond(tx, req, sipx.Reply(req, pr.Code, pr.Reason))
 			return
 		}
 		h(req, tx)

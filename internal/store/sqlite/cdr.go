@@ -81,9 +81,10 @@ const (
 )
 
 // cdrWriter runs the CDR writes on the database, each its own transaction,
-// or in a transaction of BatchCDRs, where each statement is prepared once
-// per batch: parsing costs as much as running one.
+// or in a transaction of BatchCDRs, which uses the store's statements,
+// prepared once: parsing a statement costs as much as running it.
 type cdrWriter struct {
+	s     *Store
 	db    *sql.DB
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt // of tx; closed with it
@@ -93,14 +94,35 @@ func (w *cdrWriter) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st := w.stmts[q]; st != nil {
 		return st, nil
 	}
-	st, err := w.tx.PrepareContext(ctx, q)
+	parent, err := w.s.prepared(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	// On a connection the statement was prepared on before, this reuses
+	// it; otherwise database/sql prepares it there once and keeps it.
+	st := w.tx.StmtContext(ctx, parent)
 	if w.stmts == nil {
-		w.stmts = map[string]*sql.Stmt{}
+		w.stmts = make(map[string]*sql.Stmt, 3)
 	}
 	w.stmts[q] = st
+	return st, nil
+}
+
+// prepared returns the store's statement for q, preparing it once.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = st
 	return st, nil
 }
 
@@ -148,7 +170,7 @@ func (s *Store) BatchCDRs(ctx context.Context, fn func(w store.CDRWriter) error)
 		return fmt.Errorf("cdr batch: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&cdrWriter{tx: tx}); err != nil {
+	if err := fn(&cdrWriter{s: s, tx: tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
