@@ -497,9 +497,11 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 
 	workers := udpWorkers()
-	ul := s.gate.ServeUDP(uc, workers)
+	ul := s.gate.ServeUDP(uc, workers, udpLanes())
 	s.closers = append(s.closers, ul, tl)
-	go s.serve("udp", func() error { return srv.ServeUDP(ul) })
+	for _, lane := range ul.Lanes() {
+		go s.serve("udp", func() error { return srv.ServeUDP(lane) })
+	}
 	go s.serve("tcp", func() error { return srv.ServeTCP(tl) })
 	if tlsl != nil {
 		s.closers = append(s.closers, tlsl)
@@ -603,6 +605,16 @@ func (s *Server) metrics() []web.Metric {
 		web.Gauge("go_memstats_sys_bytes", "Bytes obtained from the OS.", float64(ms.Sys)),
 		web.Counter("go_gc_cycles_total", "Completed GC cycles.", float64(ms.NumGC)),
 	}
+}
+
+// udpLanes is how many read loops sipgo runs on the UDP socket (see
+// sipx.UDPListener): one per CPU, at least 2. KAOPU_UDP_LANES overrides it
+// for benchmarking.
+func udpLanes() int {
+	if n, err := strconv.Atoi(os.Getenv("KAOPU_UDP_LANES")); err == nil && n > 0 && n <= 64 {
+		return n
+	}
+	return max(2, runtime.GOMAXPROCS(0))
 }
 
 // udpWorkers is how many goroutines serve each UDP socket: enough that

@@ -66,23 +66,35 @@ type packet struct {
 	addr *net.UDPAddr
 }
 
-// UDPListener reads one UDP socket with several workers. It is also the
-// net.PacketConn that sipgo serves: packets the workers do not answer
-// themselves come out of ReadFrom.
+// UDPListener reads one UDP socket with several workers. Packets the
+// workers do not answer themselves go on to sipgo through lanes: each lane
+// is a net.PacketConn that sipgo serves with a read loop of its own, which
+// parses each packet again, one at a time. With one lane that loop is the
+// whole server's bottleneck; a call's packets (by Call-ID) always take the
+// same lane, so they stay in order.
 type UDPListener struct {
 	gate   *Gate
 	conn   *net.UDPConn
-	ch     chan packet
+	lanes  []*Lane
 	done   chan struct{}
 	closed atomic.Bool
 	wg     sync.WaitGroup
 }
 
+// Lane is one of a UDPListener's ways into sipgo; see UDPListener.
+type Lane struct {
+	*UDPListener
+	ch chan packet
+}
+
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// ServeUDP starts workers on conn and returns the PacketConn to give to sipgo.
-func (g *Gate) ServeUDP(conn *net.UDPConn, workers int) *UDPListener {
-	l := &UDPListener{gate: g, conn: conn, ch: make(chan packet, 1024), done: make(chan struct{})}
+// ServeUDP starts workers on conn; give each of its Lanes to sipgo.
+func (g *Gate) ServeUDP(conn *net.UDPConn, workers, lanes int) *UDPListener {
+	l := &UDPListener{gate: g, conn: conn, done: make(chan struct{})}
+	for range max(lanes, 1) {
+		l.lanes = append(l.lanes, &Lane{UDPListener: l, ch: make(chan packet, 1024)})
+	}
 	for range workers {
 		l.wg.Add(1)
 		go l.work()
@@ -124,7 +136,7 @@ func (l *UDPListener) work() {
 			ap := ua.AddrPort()
 			src := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 			data := m.Buffers[0][:m.N]
-			res, pass := g.Process(data, src)
+			res, msg, pass := g.process(data, src)
 			switch {
 			case res != nil:
 				buf := bufPool.Get().(*bytes.Buffer)
@@ -133,7 +145,7 @@ func (l *UDPListener) work() {
 				bufs = append(bufs, buf)
 				out = append(out, ipv4.Message{Buffers: [][]byte{buf.Bytes()}, Addr: ua})
 			case pass:
-				l.pass(data, src)
+				l.pass(data, src, msg)
 			}
 		}
 		if len(out) > 0 {
@@ -176,14 +188,20 @@ func refuse(req *sip.Request, code int, reason string) *sip.Response {
 // Process decides what to do with one datagram from src: answer it (res),
 // hand it to the transaction layer (pass), or drop it (neither).
 func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass bool) {
+	res, _, pass = g.process(data, src)
+	return res, pass
+}
+
+// process is Process, also returning the message it parsed.
+func (g *Gate) process(data []byte, src netip.AddrPort) (res *sip.Response, msg sip.Message, pass bool) {
 	g.Stats.Received.Add(1)
 	srcIP := src.Addr().Unmap()
 	if g.Banned != nil && g.Banned(srcIP) && !g.RejectBanned {
 		g.Stats.Banned.Add(1)
-		return nil, false
+		return nil, nil, false
 	}
 	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
-		return nil, false // keepalive
+		return nil, nil, false // keepalive
 	}
 	srcStr := src.String()
 	if len(data) > g.Limits.MaxMessageSize {
@@ -192,9 +210,9 @@ func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass
 		if req, ok := msg.(*sip.Request); ok && Answerable(req) && req.CSeq() != nil {
 			req.SetSource(srcStr)
 			req.SetTransport("UDP")
-			return refuse(req, 513, "Message Too Large"), false
+			return refuse(req, 513, "Message Too Large"), nil, false
 		}
-		return nil, false
+		return nil, nil, false
 	}
 	msg, err := g.p().ParseSIP(data)
 	if err != nil {
@@ -204,35 +222,35 @@ func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass
 			// Not a request we could answer: RFC 3261 §18.3 says discard.
 			g.Stats.Dropped.Add(1)
 			g.Log.Debug("dropped unparseable message", "source", srcStr, "error", err)
-			return nil, false
+			return nil, nil, false
 		}
 		req.SetSource(srcStr)
 		req.SetTransport("UDP")
 		pr := ParseProblem(data, err)
 		g.Log.Debug("malformed request", "source", srcStr, "reason", pr.Reason, "error", err)
-		return refuse(req, pr.Code, pr.Reason), false
+		return refuse(req, pr.Code, pr.Reason), nil, false
 	}
 	msg.SetSource(srcStr)
 	msg.SetTransport("UDP")
 	req, ok := msg.(*sip.Request)
 	if !ok {
-		return nil, true
+		return nil, msg, true
 	}
 	if g.Banned != nil && g.Banned(srcIP) {
 		g.Stats.Banned.Add(1)
 		if req.IsAck() {
-			return nil, false
+			return nil, nil, false
 		}
-		return Reply(req, 403, "Forbidden"), false
+		return Reply(req, 403, "Forbidden"), nil, false
 	}
 	if pr := Validate(req, g.Limits); pr != nil {
 		g.Stats.Malformed.Add(1)
 		if !Answerable(req) {
 			g.Stats.Dropped.Add(1)
-			return nil, false
+			return nil, nil, false
 		}
 		g.Log.Debug("invalid request", "source", srcStr, "method", req.Method, "reason", pr.Reason)
-		return refuse(req, pr.Code, pr.Reason), false
+		return refuse(req, pr.Code, pr.Reason), nil, false
 	}
 	if h, ok := g.Fast[req.Method]; ok {
 		if to := req.To(); to != nil && !to.Params.Has("tag") {
@@ -242,17 +260,23 @@ func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass
 			if res != nil {
 				FixVia(res, srcStr)
 			}
-			return res, false
+			return res, nil, false
 		}
 	}
-	return nil, true
+	return nil, msg, true
 }
 
-func (l *UDPListener) pass(data []byte, src netip.AddrPort) {
+func (l *UDPListener) pass(data []byte, src netip.AddrPort, msg sip.Message) {
 	l.gate.Stats.Passed.Add(1)
+	lane := l.lanes[0]
+	if len(l.lanes) > 1 {
+		if id := msg.CallID(); id != nil {
+			lane = l.lanes[fnv32(id.Value())%uint32(len(l.lanes))]
+		}
+	}
 	p := packet{data: append([]byte(nil), data...), addr: net.UDPAddrFromAddrPort(src)}
 	select {
-	case l.ch <- p:
+	case lane.ch <- p:
 	case <-l.done:
 	default:
 		// sipgo is behind: shed load like a full socket buffer would.
@@ -260,12 +284,24 @@ func (l *UDPListener) pass(data []byte, src netip.AddrPort) {
 	}
 }
 
+// fnv32 is FNV-1a of s.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// Lanes are the PacketConns to give to sipgo, each to its own ServeUDP.
+func (l *UDPListener) Lanes() []*Lane { return l.lanes }
+
 // ReadFrom is sipgo's side: it returns packets the workers passed on.
-func (l *UDPListener) ReadFrom(b []byte) (int, net.Addr, error) {
+func (ln *Lane) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
-	case p := <-l.ch:
+	case p := <-ln.ch:
 		return copy(b, p.data), p.addr, nil
-	case <-l.done:
+	case <-ln.done:
 		return 0, nil, net.ErrClosed
 	}
 }

@@ -70,7 +70,7 @@ func fromMillis(ms sql.NullInt64) time.Time {
 const (
 	insertCDR = `INSERT INTO cdrs (call_id, caller, callee, dialed, start_ms, answer_ms, end_ms,
 		duration, billsec, disposition, cause, codec, flags, legs, active)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	answerCDR = `UPDATE cdrs SET answer_ms = ?, codec = ? WHERE id = ?`
 	endCDR    = `UPDATE cdrs SET end_ms = ?, duration = ?, billsec = ?, disposition = ?,
 		cause = ?, legs = ?, active = 0,
@@ -134,18 +134,10 @@ func (w *cdrWriter) exec(ctx context.Context, q string, args ...any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
-}
-
-func (w *cdrWriter) scan(ctx context.Context, q string, dst any, args ...any) error {
-	if w.tx == nil {
-		return w.db.QueryRowContext(ctx, q, args...).Scan(dst)
-	}
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return err
-	}
-	return st.QueryRowContext(ctx, args...).Scan(dst)
+	// The batch's transaction carries the deadline. A statement run with a
+	// cancellable context costs the driver a watcher goroutine and a
+	// progress handler each, as much as the statement itself.
+	return st.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
 // StartCDR inserts an active record and returns its ID.
@@ -187,9 +179,13 @@ func (w *cdrWriter) StartCDR(ctx context.Context, c store.CDR) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var id int64
-	if err := w.scan(ctx, insertCDR, &id, c.CallID, c.Caller, c.Callee, c.Dialed, c.Start.UnixMilli(),
-		millis(c.Answer), millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, c.Codec, c.Flags, legs); err != nil {
+	res, err := w.exec(ctx, insertCDR, c.CallID, c.Caller, c.Callee, c.Dialed, c.Start.UnixMilli(),
+		millis(c.Answer), millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, c.Codec, c.Flags, legs)
+	if err != nil {
+		return 0, fmt.Errorf("cdr %s: %w", c.CallID, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
 		return 0, fmt.Errorf("cdr %s: %w", c.CallID, err)
 	}
 	return id, nil
