@@ -30,6 +30,9 @@ type Config struct {
 	// any other IP address is a direct call (sip:user@IP:port). Nil: only
 	// Domain is ours and direct calls are off.
 	IsSelf func(host string, port int) bool
+	// MinSE is the shortest session interval accepted (RFC 4028 Min-SE);
+	// 0 means DefaultMinSE.
+	MinSE time.Duration
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -79,6 +82,9 @@ func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator,
 	if cfg.NoAnswerTimeout <= 0 {
 		cfg.NoAnswerTimeout = 30 * time.Second
 	}
+	if cfg.MinSE <= 0 {
+		cfg.MinSE = DefaultMinSE
+	}
 	uas := func() map[string]*sipgo.DialogUA {
 		m := map[string]*sipgo.DialogUA{}
 		for tp, contact := range contacts {
@@ -112,6 +118,13 @@ type Call struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ended  atomic.Bool
+
+	rel      *reliable   // the caller requires reliable 1xx (RFC 3262)
+	offering atomic.Bool // an in-dialog offer is in progress: another gets 491
+
+	sessionMu       sync.Mutex
+	sessionTimer    *time.Timer // RFC 4028; nil without a session timer
+	sessionInterval time.Duration
 }
 
 // Active returns the number of calls in progress.
@@ -156,10 +169,10 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 400, "Missing Contact")
 		return
 	}
-	// RFC 3261 §8.2.2.3: refuse extensions we cannot do yet (100rel, RFC
-	// 3262; timer, RFC 4028): no option tag is supported on INVITE.
-	if h := req.GetHeader("Require"); h != nil {
-		if v := withoutOption(h.Value(), ""); v != "" {
+	// RFC 3261 §8.2.2.3: refuse extensions we do not do. We do 100rel
+	// (RFC 3262) and timer (RFC 4028).
+	for _, h := range req.GetHeaders("Require") {
+		if v := withoutOption(withoutOption(h.Value(), "100rel"), "timer"); v != "" {
 			respond(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", v))
 			return
 		}
@@ -179,6 +192,14 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			hdrs = append(hdrs, sip.NewHeader("Proxy-Authenticate", c))
 		}
 		respond(tx, req, 407, "Proxy Authentication Required", hdrs...)
+		return
+	}
+	if rf := checkSessionExpires(req, m.cfg.MinSE); rf != nil {
+		var hdrs []sip.Header
+		if rf.code == 422 {
+			hdrs = append(hdrs, minSEHeader(req, m.cfg.MinSE))
+		}
+		respond(tx, req, rf.code, rf.reason, hdrs...)
 		return
 	}
 	dialed := req.Recipient.User
@@ -229,6 +250,9 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med,
 		direct: len(targets) == 1 && targets[0].Instance == directMark}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
+	if headerHas(req, "Require", "100rel") {
+		c.rel = newReliable()
+	}
 	m.mu.Lock()
 	m.byCaller[in.ID] = c
 	m.mu.Unlock()
@@ -281,8 +305,14 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 		}
 		started++
 		go func() {
+			var lastRSeq uint32 // of this branch's reliable 1xx
 			err := cs.WaitAnswer(branchCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
 				c.Log.Debug("callee response", "status", res.StatusCode, "contact", b.Contact)
+				if res.IsProvisional() && res.StatusCode > 100 && headerHas(res, "Require", "100rel") {
+					if !prackCallee(c, cs, res, &lastRSeq) {
+						return nil // a retransmission
+					}
+				}
 				if res.StatusCode == 180 || res.StatusCode == 183 {
 					relayMu.Lock()
 					defer relayMu.Unlock()
@@ -299,7 +329,13 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 								}
 							}
 						}
-						if err := c.in.Respond(res.StatusCode, res.Reason, body, sdpType(body)...); err != nil {
+						var err error
+						if c.rel != nil {
+							err = c.rel.sendProvisional(c, res.StatusCode, res.Reason, body)
+						} else {
+							err = c.in.Respond(res.StatusCode, res.Reason, body, sdpType(body)...)
+						}
+						if err != nil {
 							c.Log.Debug("relaying provisional failed", "error", err)
 						}
 					}
@@ -400,7 +436,18 @@ collect:
 		}
 		codec = c.med.codec
 	}
-	if err := c.in.Respond(200, "OK", body, sdpType(body)...); err != nil {
+	if c.rel != nil {
+		// RFC 3262 §3: no 2xx before the PRACK of a reliable 1xx with SDP.
+		if err := c.rel.waitAcked(c.in.Context(), true); err != nil {
+			c.Log.Warn("caller never PRACKed", "error", err)
+			bye(winner)
+			c.in.Respond(500, "Server Internal Error", nil)
+			m.finish(c, 500, "Server Internal Error")
+			return false
+		}
+	}
+	sessionHdrs, sessionInterval := answerSession(c.in.InviteRequest, winner.InviteResponse)
+	if err := c.in.Respond(200, "OK", body, append(sdpType(body), sessionHdrs...)...); err != nil {
 		// Also when the caller never ACKed our 2xx (RFC 3261 §13.3.1.4:
 		// the session ends after 64*T1 without one).
 		c.Log.Warn("answering caller failed", "error", err)
@@ -409,6 +456,7 @@ collect:
 		return false
 	}
 	c.Answered = time.Now()
+	m.armSession(c, sessionInterval)
 	c.cdr.Answered(codec)
 	m.mu.Lock()
 	m.byCallee[winner.ID] = c
@@ -602,12 +650,19 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 	if h := req.GetHeader("Allow"); h != nil {
 		out.AppendHeader(sip.NewHeader("Allow", h.Value()))
 	}
-	// Options we relay end to end. Not 100rel: this B2BUA does not send
-	// PRACK, so it must not invite reliable provisional responses.
-	if h := req.GetHeader("Supported"); h != nil {
+	// Options we relay end to end, and 100rel, which this leg does
+	// itself: it PRACKs the callee's reliable 1xx.
+	supported := "100rel"
+	for _, h := range req.GetHeaders("Supported") {
 		if v := withoutOption(h.Value(), "100rel"); v != "" {
-			out.AppendHeader(sip.NewHeader("Supported", v))
+			supported += ", " + v
 		}
+	}
+	out.AppendHeader(sip.NewHeader("Supported", supported))
+	// Session timers are negotiated end to end (see sessiontimer.go).
+	if h := req.GetHeader("Session-Expires"); h != nil {
+		out.AppendHeader(sip.NewHeader("Session-Expires", h.Value()))
+		out.AppendHeader(minSEHeader(req, m.cfg.MinSE))
 	}
 	body := req.Body()
 	if c.med != nil {
@@ -630,6 +685,7 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 	}
 	func() {
 		c.cancel()
+		c.stopSession()
 		m.mu.Lock()
 		delete(m.byCaller, c.in.ID)
 		if c.out != nil {

@@ -110,6 +110,16 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 		return false
 	}
 	c := sd.c
+	// One offer/answer at a time (RFC 3261 §14.1, RFC 3311 §5.2): a
+	// second offer while one is pending, from either side, gets 491 and
+	// its sender retries after a random wait.
+	if req.IsInvite() || (req.Method == sip.UPDATE && len(req.Body()) > 0) {
+		if !c.offering.CompareAndSwap(false, true) {
+			respond(tx, req, 491, "Request Pending")
+			return true
+		}
+		defer c.offering.Store(false)
+	}
 	body, offer, pts, err := sd.rewriteOffer(req.Body())
 	if err != nil {
 		c.Log.Info("in-dialog offer refused", "method", req.Method, "error", err)
@@ -147,6 +157,9 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 	}
 	if len(rbody) > 0 {
 		back.SetBody(rbody)
+	}
+	if (req.IsInvite() || req.Method == sip.UPDATE) && res.IsSuccess() {
+		c.refreshSession(req, res)
 	}
 	if req.IsInvite() && res.IsSuccess() {
 		// ACK the other party's 2xx ourselves (RFC 3261 §13.2.2.4); the

@@ -79,6 +79,9 @@ type Calls struct {
 	// RTPTimeout hangs up an answered call when no RTP has flowed either
 	// way for this long (dead phones, lost BYEs); 0 disables.
 	RTPTimeout Duration `yaml:"rtp_timeout"`
+	// MinSessionExpires is the shortest session-timer interval accepted
+	// (RFC 4028 Min-SE); shorter requests get 422.
+	MinSessionExpires Duration `yaml:"min_session_expires"`
 }
 
 // Auth configures digest authentication.
@@ -125,8 +128,9 @@ func Default() Config {
 			NATKeepalive:   Duration(30 * time.Second),
 		},
 		Calls: Calls{
-			NoAnswerTimeout: Duration(30 * time.Second),
-			RTPTimeout:      Duration(60 * time.Second),
+			NoAnswerTimeout:   Duration(30 * time.Second),
+			RTPTimeout:        Duration(60 * time.Second),
+			MinSessionExpires: Duration(90 * time.Second),
 		},
 		Auth: Auth{
 			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
@@ -245,6 +249,9 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Calls.RTPTimeout.D(); d != 0 && (d < time.Second || d > time.Hour) {
 		return &Error{"calls.rtp_timeout", d.String(), "0 (off) or 1s..1h"}
+	}
+	if d := c.Calls.MinSessionExpires.D(); d < time.Second || d > 24*time.Hour {
+		return &Error{"calls.min_session_expires", d.String(), "1s..24h (RFC 4028: phones ask for 90s or more)"}
 	}
 	if len(c.Auth.Algorithms) == 0 {
 		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}

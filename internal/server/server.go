@@ -196,13 +196,13 @@ func (c canonical) CanonicalUser(login string) (string, bool) {
 	return e.User, ok
 }
 
-var allowed = "INVITE, ACK, BYE, CANCEL, UPDATE, INFO, NOTIFY, REGISTER, OPTIONS"
+var allowed = "INVITE, ACK, BYE, CANCEL, PRACK, UPDATE, INFO, NOTIFY, REGISTER, OPTIONS"
 
 func (s *Server) options(req *sip.Request) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
-	res.AppendHeader(sip.NewHeader("Supported", "path"))
+	res.AppendHeader(sip.NewHeader("Supported", "path, 100rel, timer"))
 	return res
 }
 
@@ -458,12 +458,13 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
-		RTPTimeout: cfg.Calls.RTPTimeout.D(), IsSelf: s.isSelf}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
 	srv.OnBye(s.validated(s.calls.OnBye))
 	srv.OnCancel(s.validated(s.calls.OnCancel))
+	srv.OnPrack(s.validated(s.calls.OnPrack))
 	for _, m := range []sip.RequestMethod{sip.UPDATE, sip.INFO, sip.NOTIFY} {
 		srv.OnRequest(m, s.validated(s.calls.OnInDialog))
 	}

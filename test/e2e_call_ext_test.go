@@ -1,0 +1,144 @@
+package test
+
+// End-to-end tests of the call extensions: reliable provisional responses
+// (RFC 3262, PRACK) on both legs, session timers (RFC 4028) and re-INVITE
+// glare (491). sipp on both sides, on 127.0.0.1.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaopu/kaopu/test/harness"
+)
+
+// TestCallReliableProvisionals: a callee sends its 183 with SDP reliably;
+// the server PRACKs it (the callee's scenario fails without a PRACK naming
+// RSeq 1). A caller that requires 100rel gets that 183 reliably, with its
+// own RSeq, PRACKs it, and the 200 comes only after the PRACK's 200. A
+// caller that does not gets an ordinary 183.
+func TestCallReliableProvisionals(t *testing.T) {
+	f := newCallFixture(t)
+	for _, tc := range []struct {
+		name, scenario string
+	}{
+		{"caller requires 100rel", "uac_100rel.xml"},
+		{"caller does not", "uac_auth.xml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := f.registerCallee(t)
+			wait := callee(t, port, "-sf", harness.Scenario(t, "uas_100rel.xml"))
+			r := f.caller(t, harness.Scenario(t, tc.scenario), "bob")
+			if r.ExitCode != 0 {
+				t.Fatalf("caller: exit %d, want 0\n%s", r.ExitCode, r.Errors)
+			}
+			u := wait()
+			if u.ExitCode != 0 {
+				t.Fatalf("callee: exit %d, want 0 (PRACK for its reliable 183)\n%s", u.ExitCode, u.Errors)
+			}
+			var p183 *harness.Message
+			for _, m := range r.Responses() {
+				if m.StatusCode() == 183 {
+					p183 = m
+				}
+			}
+			if p183 == nil {
+				t.Fatal("the caller got no 183")
+			}
+			reliable := p183.Has("RSeq") || strings.Contains(strings.ToLower(p183.Get("Require")), "100rel")
+			if want := tc.scenario == "uac_100rel.xml"; reliable != want {
+				t.Fatalf("183 to the caller reliable=%v, want %v: %s %v", reliable, want, p183.StartLine, p183.Headers)
+			}
+			c := lastCDR(t, f.srv)
+			if c.Disposition != "ANSWERED" || c.Cause != 200 {
+				t.Fatalf("CDR %+v, want ANSWERED 200", c)
+			}
+		})
+	}
+}
+
+// TestCallSessionTimer: with a 2 s floor, a caller asking for a 3 s
+// session with itself as refresher gets it (Session-Expires and Require:
+// timer in the 200, checked by the scenario), refreshes once after 1.5 s,
+// then stops: the server hangs up both sides about 3 s after the refresh,
+// so the call lasts about 4.5 s -- longer than one interval, so the
+// refresh counted. An interval below the floor gets 422 with Min-SE.
+func TestCallSessionTimer(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "calls:\n  min_session_expires: 2s\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+
+	t.Run("expires after the last refresh", func(t *testing.T) {
+		port := f.registerCallee(t)
+		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_refresh.xml"))
+		start := time.Now()
+		r := f.caller(t, harness.Scenario(t, "uac_session_timer.xml"), "bob")
+		if r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 0 (timer granted, refresh relayed, BYE from the server)\n%s", r.ExitCode, r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("callee: exit %d, want 0 (refresh relayed, then BYE)\n%s", u.ExitCode, u.Errors)
+		}
+		if _, err := srv.WaitLog(5*time.Second, `msg="call ended".*reason="session timer expired"`); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 4*time.Second {
+			t.Fatalf("call ended after %v: the refresh at 1.5 s did not restart the 3 s interval", d)
+		}
+		c := lastCDR(t, srv)
+		if c.Disposition != "ANSWERED" || c.Billsec < 4 || c.Billsec > 6 {
+			t.Fatalf("CDR %+v, want ANSWERED with billsec 4-6", c)
+		}
+	})
+
+	t.Run("too small gets 422", func(t *testing.T) {
+		path := failingCaller(t, 422)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(string(b), "CSeq: 2 INVITE\n", "CSeq: 2 INVITE\nSupported: timer\nSession-Expires: 1\n", 1)
+		if s == string(b) {
+			t.Fatal("uac_auth.xml changed: no CSeq: 2 INVITE")
+		}
+		path = filepath.Join(t.TempDir(), "uac_se_too_small.xml")
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := f.caller(t, path, "bob")
+		if r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 0 (422)\n%s", r.ExitCode, r.Errors)
+		}
+		for _, m := range r.Responses() {
+			if m.StatusCode() == 422 {
+				if got := m.Get("Min-SE"); got != "2" {
+					t.Fatalf("422 has Min-SE %q, want 2: %v", got, m.Headers)
+				}
+				return
+			}
+		}
+		t.Fatal("no 422")
+	})
+}
+
+// TestCallReinviteGlare: a second re-INVITE while the first is still
+// pending (the callee takes 1 s) gets 491 Request Pending; the first is
+// relayed and answered, and the call goes on to a normal BYE.
+func TestCallReinviteGlare(t *testing.T) {
+	f := newCallFixture(t)
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_slow_refresh.xml"))
+	r := f.caller(t, harness.Scenario(t, "uac_glare.xml"), "bob")
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (491 for the second re-INVITE, 200 for the first)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d, want 0 (one re-INVITE, then BYE)\n%s", u.ExitCode, u.Errors)
+	}
+	if c := lastCDR(t, f.srv); c.Disposition != "ANSWERED" {
+		t.Fatalf("CDR %+v, want ANSWERED", c)
+	}
+}
