@@ -5,6 +5,7 @@
 #   baresip   (Debian package baresip-core)
 #   ip        (iproute2: network namespaces for the NAT tests)
 #   iptables  (the NAT tests' MASQUERADE router)
+#   tmux      (drives `kaopu phone`'s interactive prompt like a terminal)
 #
 # Idempotent: when every tool is present it only checks and exits (well under a
 # second). When something is missing it runs `apt-get update` once and installs
@@ -18,6 +19,7 @@ deps=(
 	"baresip:baresip-core"
 	"ip:iproute2"
 	"iptables:iptables"
+	"tmux:tmux"
 )
 
 missing_pkgs=()

@@ -31,6 +31,10 @@ Usage:
                 passwd NAME --password PW | import FILE.csv
   kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
                 export --format csv|json [--from DATE] [--to DATE]
+  kaopu phone   [call TARGET | answer [--auto] | msg TARGET TEXT]
+                [--server HOST:PORT --user NAME [--password PW]] [--listen ADDR]
+                [--play FILE] [--record FILE] [--duration D] [--config FILE]
+                (no subcommand: an interactive softphone)
   kaopu version
 
 Every admin command accepts --data DIR, --db DSN and --config FILE and works on
@@ -52,6 +56,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.user(args[1:])
 	case "cdr":
 		return env.cdr(args[1:])
+	case "phone":
+		return env.phone(args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "kaopu %s\n", version.Version)
 		return exitOK
