@@ -5,6 +5,7 @@ package test
 // glare (491). sipp on both sides, on 127.0.0.1.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,20 @@ func TestCallReliableProvisionals(t *testing.T) {
 			reliable := p183.Has("RSeq") || strings.Contains(strings.ToLower(p183.Get("Require")), "100rel")
 			if want := tc.scenario == "uac_100rel.xml"; reliable != want {
 				t.Fatalf("183 to the caller reliable=%v, want %v: %s %v", reliable, want, p183.StartLine, p183.Headers)
+			}
+			// What the callee got: the ACK has the INVITE's CSeq number
+			// (RFC 3261 §13.2.2.4) although the PRACK came in between, and
+			// the BYE a higher one than the PRACK.
+			cseq := map[string]int{}
+			for _, m := range u.Trace() {
+				if !m.Sent && !m.IsResponse() {
+					var n int
+					fmt.Sscan(m.Get("CSeq"), &n)
+					cseq[m.CSeqMethod()] = n
+				}
+			}
+			if cseq["ACK"] != cseq["INVITE"] || cseq["PRACK"] <= cseq["INVITE"] || cseq["BYE"] <= cseq["PRACK"] {
+				t.Fatalf("CSeq numbers the callee got: %v; want ACK = INVITE < PRACK < BYE", cseq)
 			}
 			c := lastCDR(t, f.srv)
 			if c.Disposition != "ANSWERED" || c.Cause != 200 {

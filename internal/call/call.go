@@ -390,7 +390,7 @@ collect:
 				r := <-results
 				if r.err == nil {
 					// A second answer lost the race: hang it up.
-					r.cs.Ack(context.Background())
+					ackCallee(r.cs, nil)
 					bye(r.cs)
 					continue
 				}
@@ -420,7 +420,7 @@ collect:
 
 	// Answered: ACK the callee, answer the caller with the callee's SDP.
 	c.out = winner
-	if err := winner.Ack(context.Background()); err != nil {
+	if err := ackCallee(winner, nil); err != nil {
 		c.Log.Warn("ack to callee failed", "error", err)
 	}
 	body := winner.InviteResponse.Body()

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -141,5 +142,16 @@ func TestCheckSessionExpires(t *testing.T) {
 	r.AppendHeader(sip.NewHeader("Min-SE", "120"))
 	if h := minSEHeader(r, DefaultMinSE); h.Value() != "120" {
 		t.Fatalf("Min-SE toward the callee %q, want the caller's larger 120", h.Value())
+	}
+}
+
+func TestSetDialogCSeq(t *testing.T) {
+	var d sipgo.Dialog
+	d.InviteRequest = sip.NewRequest(sip.INVITE, sip.Uri{User: "bob", Host: "kaopu.test"})
+	d.InviteRequest.AppendHeader(&sip.CSeqHeader{SeqNo: 7, MethodName: sip.INVITE})
+	d.Init()
+	setDialogCSeq(&d, 42)
+	if got := d.CSEQ(); got != 42 {
+		t.Fatalf("dialog CSeq %d after setDialogCSeq(42)", got)
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -223,4 +226,40 @@ func headerHas(msg interface{ GetHeaders(string) []sip.Header }, name, tag strin
 		}
 	}
 	return false
+}
+
+// ackCallee ACKs the callee's 2xx, with body when the ACK carries the
+// answer to an offer in that 2xx (late offer).
+//
+// RFC 3261 §13.2.2.4: the ACK has the INVITE's CSeq number. sipgo numbers
+// an ACK from its dialog's counter, which our PRACKs have moved past the
+// INVITE's; so the counter goes back to the INVITE's number for the ACK
+// and forward again after it, or the callee would ignore the ACK (and the
+// BYE, were it numbered below a PRACK).
+func ackCallee(cs *sipgo.DialogClientSession, body []byte) error {
+	ack := sip.NewRequest(sip.ACK, cs.InviteRequest.Recipient)
+	if ct := cs.InviteResponse.Contact(); ct != nil {
+		ack.Recipient = ct.Address
+	}
+	if len(body) > 0 {
+		ack.SetBody(body)
+		ack.AppendHeader(sdpType(body)[0])
+	}
+	ack.Laddr = cs.InviteRequest.Laddr
+	invite, last := cs.InviteRequest.CSeq().SeqNo, cs.CSEQ()
+	if last != invite {
+		setDialogCSeq(&cs.Dialog, invite)
+		defer setDialogCSeq(&cs.Dialog, last)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return cs.WriteAck(ctx, ack)
+}
+
+// setDialogCSeq sets the CSeq number sipgo's dialog numbers its next
+// request from. sipgo (v1.7) has no setter, so this reaches its unexported
+// counter; TestSetDialogCSeq fails if sipgo changes it.
+func setDialogCSeq(d *sipgo.Dialog, n uint32) {
+	f := reflect.ValueOf(d).Elem().FieldByName("lastCSeqNo")
+	(*atomic.Uint32)(unsafe.Pointer(f.UnsafeAddr())).Store(n)
 }
