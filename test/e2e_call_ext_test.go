@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,42 @@ func TestCallReinviteGlare(t *testing.T) {
 	}
 	if c := lastCDR(t, f.srv); c.Disposition != "ANSWERED" {
 		t.Fatalf("CDR %+v, want ANSWERED", c)
+	}
+}
+
+// TestCallLateOffer: an INVITE without SDP. The callee's offer comes back
+// in the 200 with the relay's address (checked by the caller's scenario),
+// and the answer in the caller's ACK reaches the callee in the server's
+// ACK, rewritten to the relay's address: media stays anchored.
+func TestCallLateOffer(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sn", "uas")
+	r := f.caller(t, harness.Scenario(t, "uac_late_offer.xml"), "bob")
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0\n%s", r.ExitCode, r.Errors)
+	}
+	u := wait()
+	if u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d, want 0\n%s", u.ExitCode, u.Errors)
+	}
+	var ack *harness.Message
+	for _, m := range u.Trace() {
+		if !m.Sent && strings.HasPrefix(m.StartLine, "ACK ") {
+			ack = m.Message
+		}
+	}
+	if ack == nil {
+		t.Fatal("the callee got no ACK")
+	}
+	body := string(ack.Body)
+	if !strings.Contains(body, "c=IN IP4 127.0.0.1") || !regexp.MustCompile(`m=audio 31\d{3} `).MatchString(body) {
+		t.Fatalf("the callee's ACK does not carry the answer with the relay's address:\n%s", body)
+	}
+	if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Codec != "PCMU" {
+		t.Fatalf("CDR %+v, want ANSWERED with PCMU", c)
 	}
 }

@@ -119,8 +119,9 @@ type Call struct {
 	cancel context.CancelFunc
 	ended  atomic.Bool
 
-	rel      *reliable   // the caller requires reliable 1xx (RFC 3262)
-	offering atomic.Bool // an in-dialog offer is in progress: another gets 491
+	rel      *reliable              // the caller requires reliable 1xx (RFC 3262)
+	ackBody  atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
+	offering atomic.Bool            // an in-dialog offer is in progress: another gets 491
 
 	sessionMu       sync.Mutex
 	sessionTimer    *time.Timer // RFC 4028; nil without a session timer
@@ -419,13 +420,28 @@ collect:
 	}
 
 	// Answered: ACK the callee, answer the caller with the callee's SDP.
+	// With a late offer (no SDP in the caller's INVITE) the callee's 2xx
+	// holds the offer, and its ACK must wait for the caller's answer.
 	c.out = winner
-	if err := ackCallee(winner, nil); err != nil {
-		c.Log.Warn("ack to callee failed", "error", err)
+	late := len(c.in.InviteRequest.Body()) == 0
+	if !late {
+		if err := ackCallee(winner, nil); err != nil {
+			c.Log.Warn("ack to callee failed", "error", err)
+		}
 	}
 	body := winner.InviteResponse.Body()
 	codec := codecOf(body)
-	if c.med != nil {
+	if late && c.med != nil {
+		var err error
+		if body, err = c.med.lateOffer(body); err != nil {
+			c.Log.Warn("callee's offer unusable", "error", err)
+			ackCallee(winner, nil)
+			bye(winner)
+			c.in.Respond(488, "Not Acceptable Here", nil)
+			m.finish(c, 488, "Not Acceptable Here")
+			return false
+		}
+	} else if c.med != nil {
 		var err error
 		if body, err = c.med.answered(c.ctx, body); err != nil {
 			c.Log.Warn("callee's answer unusable", "error", err)
@@ -451,9 +467,18 @@ collect:
 		// Also when the caller never ACKed our 2xx (RFC 3261 §13.3.1.4:
 		// the session ends after 64*T1 without one).
 		c.Log.Warn("answering caller failed", "error", err)
+		if late {
+			ackCallee(winner, nil)
+		}
 		bye(winner)
 		m.finish(c, 500, "Server Internal Error")
 		return false
+	}
+	if late && !m.completeLateOffer(c, winner) {
+		return false
+	}
+	if late && c.med != nil {
+		codec = c.med.codec
 	}
 	c.Answered = time.Now()
 	m.armSession(c, sessionInterval)
@@ -718,8 +743,44 @@ func (m *Manager) OnAck(req *sip.Request, tx sip.ServerTransaction) {
 	c := m.byCaller[id]
 	m.mu.Unlock()
 	if c != nil {
+		if body := req.Body(); len(body) > 0 {
+			// The answer of a late offer; kept before ReadAck wakes ring.
+			b := append([]byte(nil), body...)
+			c.ackBody.CompareAndSwap(nil, &b)
+		}
 		c.in.ReadAck(req, tx)
 	}
+}
+
+// completeLateOffer takes the caller's answer from its ACK and ACKs the
+// callee with it (rewritten toward the callee when media is anchored).
+// False when the call failed, and has been ended.
+func (m *Manager) completeLateOffer(c *Call, winner *sipgo.DialogClientSession) bool {
+	var ans []byte
+	if p := c.ackBody.Load(); p != nil {
+		ans = *p
+	}
+	fail := func(reason string, err error) bool {
+		c.Log.Warn(reason, "error", err)
+		ackCallee(winner, nil)
+		bye(winner)
+		bye(c.in)
+		m.finish(c, 488, "Not Acceptable Here")
+		return false
+	}
+	if len(ans) == 0 {
+		return fail("late offer: the caller's ACK has no answer", nil)
+	}
+	if c.med != nil {
+		var err error
+		if ans, err = c.med.lateAnswer(c.ctx, ans); err != nil {
+			return fail("late offer: the caller's answer is unusable", err)
+		}
+	}
+	if err := ackCallee(winner, ans); err != nil {
+		c.Log.Warn("ack to callee failed", "error", err)
+	}
+	return true
 }
 
 // OnBye handles a BYE from either side and hangs up the other.

@@ -34,6 +34,10 @@ type anchor struct {
 	outOffer         []byte // the offer as the callee sees it
 	outSession       *sdpx.Session
 	codec            string
+	// late: the caller's INVITE had no SDP, so the callee's 2xx carries
+	// the offer (calleeOffer) and the caller's ACK the answer.
+	late        bool
+	calleeOffer *sdpx.Session
 }
 
 // refusal is why a call cannot get media, as a SIP answer.
@@ -45,11 +49,18 @@ type refusal struct {
 func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.code, r.reason) }
 
 // newAnchor parses the caller's offer, takes two port pairs and rewrites
-// the offer toward the callee. A nil anchor and nil error mean there is
-// no offer to anchor (late offer) or anchoring is off.
+// the offer toward the callee. Without an offer (late offer) it only takes
+// the ports. A nil anchor and nil error mean anchoring is off.
 func (m *Manager) newAnchor(body []byte, log *slog.Logger) (*anchor, error) {
-	if m.media.Pool == nil || len(body) == 0 {
+	if m.media.Pool == nil {
 		return nil, nil
+	}
+	if len(body) == 0 {
+		a := &anchor{log: log, ip: m.media.IP, late: true, originA: sdpx.NewOrigin(), originB: sdpx.NewOrigin()}
+		if err := a.allocate(m.media.Pool); err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
 	offer, err := sdpx.Parse(body)
 	if err != nil {
@@ -63,15 +74,8 @@ func (m *Manager) newAnchor(body []byte, log *slog.Logger) (*anchor, error) {
 		return nil, &refusal{488, "Not Acceptable Here"}
 	}
 	a := &anchor{log: log, ip: m.media.IP, offer: offer, pts: pts, originA: sdpx.NewOrigin(), originB: sdpx.NewOrigin()}
-	if a.pairA, err = m.media.Pool.Allocate(); err == nil {
-		a.pairB, err = m.media.Pool.Allocate()
-	}
-	if err != nil {
-		a.close()
-		if errors.Is(err, media.ErrNoPorts) {
-			return nil, &refusal{503, "Service Unavailable"}
-		}
-		return nil, &refusal{500, "Server Internal Error"}
+	if err := a.allocate(m.media.Pool); err != nil {
+		return nil, err
 	}
 	rtpB := a.pairB.RTP()
 	if a.outOffer, err = sdpx.Rewrite(offer, a.ip, int(rtpB.Port()), sdpx.RewriteOptions{Origin: a.originB, Codecs: pts}); err != nil {
@@ -83,6 +87,59 @@ func (m *Manager) newAnchor(body []byte, log *slog.Logger) (*anchor, error) {
 		return nil, &refusal{500, "Server Internal Error"}
 	}
 	return a, nil
+}
+
+// allocate takes the two port pairs; a refusal when there are none.
+func (a *anchor) allocate(pool *media.PortPool) error {
+	var err error
+	if a.pairA, err = pool.Allocate(); err == nil {
+		a.pairB, err = pool.Allocate()
+	}
+	if err != nil {
+		a.close()
+		if errors.Is(err, media.ErrNoPorts) {
+			return &refusal{503, "Service Unavailable"}
+		}
+		return &refusal{500, "Server Internal Error"}
+	}
+	return nil
+}
+
+// lateOffer takes the callee's offer from its 2xx (late offer) and
+// returns it as the caller must see it: the relay's address, and only
+// the codecs the relay handles.
+func (a *anchor) lateOffer(body []byte) ([]byte, error) {
+	offer, err := sdpx.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("callee's offer: %w", err)
+	}
+	pts, err := sdpx.Negotiate(offer, nil)
+	if err != nil {
+		return nil, fmt.Errorf("callee's offer: %w", err)
+	}
+	a.calleeOffer, a.pts = offer, pts
+	return sdpx.Rewrite(offer, a.ip, int(a.pairA.RTP().Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts})
+}
+
+// lateAnswer takes the caller's answer from its ACK, connects the relay
+// and returns the answer as the callee must see it (in our ACK).
+func (a *anchor) lateAnswer(ctx context.Context, body []byte) ([]byte, error) {
+	ans, err := sdpx.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("caller's answer: %w", err)
+	}
+	pts, err := sdpx.Negotiate(ans, a.pts)
+	if err != nil {
+		return nil, fmt.Errorf("caller's answer: %w", err)
+	}
+	callerRTP, callerRTCP, _ := ans.Remote()
+	calleeRTP, calleeRTCP, _ := a.calleeOffer.Remote()
+	if err := a.connect(ctx, media.Remote{RTP: callerRTP, RTCP: callerRTCP, PayloadTypes: toMedia(pts)},
+		media.Remote{RTP: calleeRTP, RTCP: calleeRTCP, PayloadTypes: toMedia(pts)}, pts); err != nil {
+		return nil, err
+	}
+	local, _ := a.legB.Local()
+	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originB, Codecs: pts, AnswerTo: a.calleeOffer})
 }
 
 func toMedia(pts []sdpx.PT) []media.PayloadType {
@@ -108,20 +165,31 @@ func (a *anchor) answered(ctx context.Context, body []byte) ([]byte, error) {
 	calleeRTP, calleeRTCP, _ := ans.Remote()
 	remoteA := media.Remote{RTP: callerRTP, RTCP: callerRTCP, PayloadTypes: toMedia(pts)}
 	remoteB := media.Remote{RTP: calleeRTP, RTCP: calleeRTCP, PayloadTypes: toMedia(pts)}
+	if err := a.connect(ctx, remoteA, remoteB, pts); err != nil {
+		return nil, err
+	}
+	local, _ := a.legA.Local()
+	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts, AnswerTo: a.offer})
+}
+
+// connect points the legs at the two sides, starting the relay the first
+// time, and notes the codec.
+func (a *anchor) connect(ctx context.Context, remoteA, remoteB media.Remote, pts []sdpx.PT) error {
+	var err error
 	if a.bridge == nil {
 		if a.legA, err = media.NewLeg(a.pairA, media.LegConfig{Remote: remoteA, Logger: a.log.With("leg", "caller")}); err != nil {
-			return nil, err
+			return err
 		}
 		a.pairA = nil // owned by the leg now
 		if a.legB, err = media.NewLeg(a.pairB, media.LegConfig{Remote: remoteB, Logger: a.log.With("leg", "callee")}); err != nil {
-			return nil, err
+			return err
 		}
 		a.pairB = nil
 		if a.bridge, err = media.NewBridge(a.legA, a.legB); err != nil {
-			return nil, err
+			return err
 		}
 		if err := a.bridge.Start(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
 		a.legA.SetRemote(remoteA)
@@ -133,8 +201,7 @@ func (a *anchor) answered(ctx context.Context, body []byte) ([]byte, error) {
 			break
 		}
 	}
-	local, _ := a.legA.Local()
-	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts, AnswerTo: a.offer})
+	return nil
 }
 
 // stats reports both legs for the CDR.
