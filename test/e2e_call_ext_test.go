@@ -195,3 +195,54 @@ func TestCallLateOffer(t *testing.T) {
 		t.Fatalf("CDR %+v, want ANSWERED with PCMU", c)
 	}
 }
+
+// TestCallPortRangeFull: with RTP ports for one call only (two port pairs),
+// a second call while the first is up gets 503 and takes nothing from the
+// first, which goes on and ends normally; afterwards the ports are free
+// again and a new call gets through.
+func TestCallPortRangeFull(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 29700-29703\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sn", "uas")
+	first := make(chan *harness.SippResult, 1)
+	go func() {
+		// uac_auth.xml holds the call 1 s: the second call is placed
+		// as soon as the first is answered.
+		first <- f.caller(t, harness.Scenario(t, "uac_auth.xml"), "bob")
+	}()
+	if _, err := srv.WaitLog(10*time.Second, `msg="call answered"`); err != nil {
+		t.Fatal(err)
+	}
+	r := f.caller(t, failingCaller(t, 503), "bob")
+	if r.ExitCode != 0 {
+		t.Fatalf("second caller: exit %d, want 0 (503)\n%s", r.ExitCode, r.Errors)
+	}
+	if r1 := <-first; r1.ExitCode != 0 {
+		t.Fatalf("first caller: exit %d, want 0 (its call unharmed)\n%s", r1.ExitCode, r1.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
+	}
+	lastCDR(t, srv) // both ended
+	var got []string
+	for _, c := range cdrs(t, srv) {
+		got = append(got, fmt.Sprintf("%s %d", c.Disposition, c.Cause))
+	}
+	if strings.Join(got, ", ") != "ANSWERED 200, FAILED 503" {
+		t.Fatalf("CDRs %v, want the first call ANSWERED 200 and the second FAILED 503", got)
+	}
+
+	// The ports came back: the next call is answered.
+	port = f.registerCallee(t)
+	wait = callee(t, port, "-sn", "uas")
+	if r := f.caller(t, harness.Scenario(t, "uac_auth.xml"), "bob"); r.ExitCode != 0 {
+		t.Fatalf("call after the first ended: exit %d\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
+	}
+}
