@@ -246,3 +246,33 @@ func TestCallPortRangeFull(t *testing.T) {
 		t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
 	}
 }
+
+// TestCallReinviteWithoutSDP: a re-INVITE without SDP gets the callee's
+// offer in the 200 (with the relay's address, checked by the caller's
+// scenario), and the callee gets the caller's answer in the server's ACK,
+// also with the relay's address.
+func TestCallReinviteWithoutSDP(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	f := &callFixture{srv: srv}
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_refresh.xml"))
+	r := f.caller(t, harness.Scenario(t, "uac_reinvite_no_sdp.xml"), "bob")
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0\n%s", r.ExitCode, r.Errors)
+	}
+	u := wait()
+	if u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d, want 0\n%s", u.ExitCode, u.Errors)
+	}
+	var acks []string
+	for _, m := range u.Trace() {
+		if !m.Sent && strings.HasPrefix(m.StartLine, "ACK ") {
+			acks = append(acks, string(m.Body))
+		}
+	}
+	if len(acks) != 2 || !regexp.MustCompile(`m=audio 31\d{3} `).MatchString(acks[1]) {
+		t.Fatalf("the callee's ACKs %q: want the second (of the re-INVITE) to carry the answer with the relay's port", acks)
+	}
+}

@@ -119,9 +119,12 @@ type Call struct {
 	cancel context.CancelFunc
 	ended  atomic.Bool
 
-	rel      *reliable              // the caller requires reliable 1xx (RFC 3262)
-	ackBody  atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
-	offering atomic.Bool            // an in-dialog offer is in progress: another gets 491
+	rel     *reliable              // the caller requires reliable 1xx (RFC 3262)
+	ackBody atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
+	// pendingAck receives the body of the originator's ACK for a
+	// re-INVITE we answered with an offer (late offer in a re-INVITE).
+	pendingAck atomic.Pointer[chan []byte]
+	offering   atomic.Bool // an in-dialog offer is in progress: another gets 491
 
 	sessionMu       sync.Mutex
 	sessionTimer    *time.Timer // RFC 4028; nil without a session timer
@@ -749,6 +752,15 @@ func (m *Manager) OnAck(req *sip.Request, tx sip.ServerTransaction) {
 			c.ackBody.CompareAndSwap(nil, &b)
 		}
 		c.in.ReadAck(req, tx)
+	}
+	// The ACK for our 2xx to a re-INVITE, from either side.
+	if sd, ok := m.match(req); ok {
+		if ch := sd.c.pendingAck.Load(); ch != nil {
+			select {
+			case *ch <- append([]byte(nil), req.Body()...):
+			default:
+			}
+		}
 	}
 }
 

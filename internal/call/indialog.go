@@ -149,23 +149,63 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 	back := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
 	copyHeaders(res, back)
 	rbody := res.Body()
-	if res.IsSuccess() && offer != nil {
+	// A re-INVITE without SDP (RFC 3261 §14.1): the other party's 2xx
+	// holds an offer, and the originator's ACK the answer.
+	lateOffer := req.IsInvite() && len(req.Body()) == 0 && res.IsSuccess() && len(rbody) > 0
+	var late side
+	var lateSess *sdpx.Session
+	var latePts []sdpx.PT
+	switch {
+	case res.IsSuccess() && offer != nil:
 		if rbody, err = sd.rewriteAnswer(rbody, offer, pts); err != nil {
 			c.Log.Warn("in-dialog answer unusable", "method", req.Method, "error", err)
+			rbody = nil
+		}
+	case lateOffer:
+		late = side{c, !sd.fromCaller} // the offer comes from the other party
+		if rbody, lateSess, latePts, err = late.rewriteOffer(rbody); err != nil {
+			c.Log.Warn("in-dialog offer in a 2xx unusable", "error", err)
 			rbody = nil
 		}
 	}
 	if len(rbody) > 0 {
 		back.SetBody(rbody)
+		back.AppendHeader(sdpType(rbody)[0])
 	}
 	if (req.IsInvite() || req.Method == sip.UPDATE) && res.IsSuccess() {
 		c.refreshSession(req, res)
+	}
+	var ackBody []byte
+	if lateOffer {
+		// Answer the originator first; its ACK brings the answer for ours.
+		acks := make(chan []byte, 1)
+		c.pendingAck.Store(&acks)
+		defer c.pendingAck.Store(nil)
+		if err := tx.Respond(back); err != nil {
+			c.Log.Debug("relaying in-dialog answer", "error", err)
+		}
+		select {
+		case b := <-acks:
+			if lateSess != nil {
+				if ackBody, err = late.rewriteAnswer(b, lateSess, latePts); err != nil {
+					c.Log.Warn("in-dialog answer in an ACK unusable", "error", err)
+				}
+			} else {
+				ackBody = b
+			}
+		case <-ctx.Done():
+			c.Log.Info("no ACK for a re-INVITE answered with an offer")
+		}
 	}
 	if req.IsInvite() && res.IsSuccess() {
 		// ACK the other party's 2xx ourselves (RFC 3261 §13.2.2.4); the
 		// originator's ACK for ours ends at this server.
 		ack := sip.NewRequest(sip.ACK, out.Recipient)
 		ack.AppendHeader(&sip.CSeqHeader{MethodName: sip.ACK})
+		if len(ackBody) > 0 {
+			ack.SetBody(ackBody)
+			ack.AppendHeader(sdpType(ackBody)[0])
+		}
 		var werr error
 		if sd.fromCaller {
 			werr = c.out.WriteRequest(ack)
@@ -176,8 +216,10 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 			c.Log.Debug("ack of re-INVITE", "error", werr)
 		}
 	}
-	if err := tx.Respond(back); err != nil {
-		c.Log.Debug("relaying in-dialog answer", "error", err)
+	if !lateOffer {
+		if err := tx.Respond(back); err != nil {
+			c.Log.Debug("relaying in-dialog answer", "error", err)
+		}
 	}
 	c.Log.Info("in-dialog request relayed", "method", req.Method, "status", res.StatusCode,
 		"direction", map[bool]string{true: "caller->callee", false: "callee->caller"}[sd.fromCaller])
