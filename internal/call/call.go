@@ -28,8 +28,11 @@ type Config struct {
 	Media      MediaConfig
 	// IsSelf reports whether a Request-URI host and port name this server;
 	// any other IP address is a direct call (sip:user@IP:port). Nil: only
-	// Domain is ours and direct calls are off.
+	// Domain is ours and direct calls are off. Port 0: any of our ports.
 	IsSelf func(host string, port int) bool
+	// Federation: calls from and to other SIP domains (federation.go).
+	Federation Federation
+	Resolver   Resolver // nil: net.DefaultResolver
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -169,7 +172,13 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.GetHeader("Proxy-Authorization"); h != nil {
 		authz = h.Value()
 	}
-	ar := m.digest.Check(auth.Request{Method: "INVITE", Authorization: authz, CSeq: req.CSeq().SeqNo, Source: src.Addr()})
+	// A caller of another domain to one of our users: no credentials to
+	// check (federation.go); everyone else authenticates.
+	guest, isGuest := m.guest(req)
+	ar := auth.Result{Outcome: auth.OK, User: guest}
+	if !isGuest {
+		ar = m.digest.Check(auth.Request{Method: "INVITE", Authorization: authz, CSeq: req.CSeq().SeqNo, Source: src.Addr()})
+	}
 	if ar.Outcome != auth.OK {
 		if ar.Outcome == auth.Failed {
 			m.log.Warn("authentication failed", "login", ar.Login, "source", req.Source(), "reason", ar.Reason, "method", "INVITE")
@@ -187,9 +196,16 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: dialed, Dialed: dialed})
 	var callee string
 	var targets []store.Binding
-	if b, ok := m.direct(req.Recipient); ok {
-		// A direct call to a host that is not registered here: allowed to
-		// authenticated callers, as a single target.
+	b, remote, refused := m.remote(req.Recipient)
+	if refused != nil {
+		respond(tx, req, refused.code, refused.reason)
+		rec.End(cdr.DispositionFor(refused.code, false, false), refused.code, nil)
+		return
+	}
+	if remote {
+		// A direct call to a host that is not registered here, or a call
+		// to another domain: allowed to authenticated callers, as a single
+		// target.
 		callee, targets = b.AOR, []store.Binding{b}
 	} else {
 		var known bool
@@ -592,7 +608,7 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 		display = f.DisplayName
 	}
 	out.AppendHeader(&sip.FromHeader{DisplayName: display,
-		Address: sip.Uri{Scheme: "sip", User: c.Caller, Host: m.cfg.Domain},
+		Address: m.callerURI(c),
 		Params:  sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
 	to := sip.Uri{Scheme: "sip", User: c.Callee, Host: m.cfg.Domain}
 	if c.direct {

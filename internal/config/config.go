@@ -79,7 +79,18 @@ type Calls struct {
 	// RTPTimeout hangs up an answered call when no RTP has flowed either
 	// way for this long (dead phones, lost BYEs); 0 disables.
 	RTPTimeout Duration `yaml:"rtp_timeout"`
+	// Federation is which calls cross between our SIP domain and others:
+	// "inbound" (callers of other domains reach our users without an
+	// account), "outbound" (our authenticated users call
+	// sip:user@other.domain, located with DNS), "both" or "off".
+	Federation string `yaml:"federation"`
 }
+
+// FederationInbound reports whether calls from other domains are accepted.
+func (c Calls) FederationInbound() bool { return c.Federation == "inbound" || c.Federation == "both" }
+
+// FederationOutbound reports whether our users may call other domains.
+func (c Calls) FederationOutbound() bool { return c.Federation == "outbound" || c.Federation == "both" }
 
 // Auth configures digest authentication.
 type Auth struct {
@@ -127,6 +138,7 @@ func Default() Config {
 		Calls: Calls{
 			NoAnswerTimeout: Duration(30 * time.Second),
 			RTPTimeout:      Duration(60 * time.Second),
+			Federation:      "both",
 		},
 		Auth: Auth{
 			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
@@ -245,6 +257,11 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Calls.RTPTimeout.D(); d != 0 && (d < time.Second || d > time.Hour) {
 		return &Error{"calls.rtp_timeout", d.String(), "0 (off) or 1s..1h"}
+	}
+	switch c.Calls.Federation {
+	case "both", "inbound", "outbound", "off":
+	default:
+		return &Error{"calls.federation", c.Calls.Federation, "both, inbound, outbound or off"}
 	}
 	if len(c.Auth.Algorithms) == 0 {
 		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}
