@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -186,8 +187,10 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
+	alicePort := 0
 	t.Run("beta to alpha by A on 5060", func(t *testing.T) {
-		wait := f.answerer(t, f.register(t, f.alpha, "alice", "alice-secret-1"))
+		alicePort = f.register(t, f.alpha, "alice", "alice-secret-1")
+		wait := f.answerer(t, alicePort)
 		// By extension at beta: 2002 is bob's login too.
 		r := f.call(t, f.beta, "2002", "bob-secret-2", harness.Scenario(t, "uac_auth.xml"), "1001", "alpha.test")
 		if r.ExitCode != 0 {
@@ -204,6 +207,68 @@ func TestFederation(t *testing.T) {
 		}
 		if c := lastCDR(t, f.beta); c.Disposition != "ANSWERED" || c.Caller != "bob" {
 			t.Errorf("beta's CDR %+v, want ANSWERED from bob", c)
+		}
+	})
+
+	t.Run("beta to alpha over TCP", func(t *testing.T) {
+		if alicePort == 0 {
+			t.Skip("alice did not register at alpha")
+		}
+		before := len(f.dns.Queries())
+		wait := f.answerer(t, alicePort)
+		// sip:1001@alpha.test;transport=tcp: only the TCP SRV, then A.
+		b, err := os.ReadFile(federated(t, harness.Scenario(t, "uac_auth.xml"), "beta.test", "alpha.test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "uac_tcp.xml")
+		tcp := strings.ReplaceAll(string(b), "@alpha.test SIP/2.0", "@alpha.test;transport=tcp SIP/2.0")
+		if err := os.WriteFile(path, []byte(tcp), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// While the call is up, beta has a TCP connection to alpha's
+		// listener (sipgo closes it once the call no longer uses it).
+		stop := make(chan struct{})
+		sawTCP := make(chan string, 1)
+		go func() {
+			// "LOCAL PEER users:(("kaopu",pid=N,fd=M))": beta's end.
+			tcpToAlpha := regexp.MustCompile(fmt.Sprintf(`:\d+\s+127\.0\.0\.2:5060\s.*pid=%d,`, f.beta.PID()))
+			last := ""
+			defer func() { sawTCP <- last }()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				out, err := f.ns.Exec("ss", "-Htnp", "state", "established")
+				if err != nil {
+					last = err.Error()
+					continue
+				}
+				if last = out; tcpToAlpha.MatchString(out) {
+					last = ""
+					return
+				}
+			}
+		}()
+		r := harness.SippIn(t, f.ns, f.beta.SIPAddr(), "-sf", path, "-s", "1001", "-au", "bob", "-ap", "bob-secret-2",
+			"-key", "caller", "bob", "-auth_uri", "beta.test", "-timeout", "20s")
+		if r.ExitCode != 0 {
+			t.Fatalf("bob: exit %d, want 0; responses %v\n%s", r.ExitCode, statuses(r.Responses()), r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("alice: exit %d\n%s", u.ExitCode, u.Errors)
+		}
+		if q := f.dns.Queries()[before:]; !slices.Contains(q, "SRV _sip._tcp.alpha.test.") || slices.Contains(q, "SRV _sip._udp.alpha.test.") {
+			t.Errorf("for transport=tcp beta asked %q, want the TCP SRV only", q)
+		}
+		close(stop)
+		if last := <-sawTCP; last != "" {
+			t.Errorf("no TCP connection from beta to alpha's 127.0.0.2:5060 during the call; last ss:\n%s", last)
+		}
+		if c := lastCDR(t, f.alpha); c.Disposition != "ANSWERED" || c.Caller != "bob@beta.test" {
+			t.Errorf("alpha's CDR %+v, want ANSWERED from bob@beta.test", c)
 		}
 	})
 
