@@ -99,7 +99,7 @@ func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator,
 // Call is one bridged call: the caller's dialog and the callee's.
 type Call struct {
 	ID       string // the caller's Call-ID
-	Caller   string // authenticated user
+	Caller   string // authenticated user, or user@domain of a caller from another domain
 	Callee   string // the callee's user name
 	Dialed   string // the Request-URI user as dialed
 	Start    time.Time
