@@ -28,11 +28,14 @@ type Config struct {
 	Media      MediaConfig
 	// IsSelf reports whether a Request-URI host and port name this server;
 	// any other IP address is a direct call (sip:user@IP:port). Nil: only
-	// Domain is ours and direct calls are off.
+	// Domain is ours and direct calls are off. Port 0: any of our ports.
 	IsSelf func(host string, port int) bool
 	// MinSE is the shortest session interval accepted (RFC 4028 Min-SE);
 	// 0 means DefaultMinSE.
 	MinSE time.Duration
+	// Federation: calls from and to other SIP domains (federation.go).
+	Federation Federation
+	Resolver   Resolver // nil: net.DefaultResolver
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -102,7 +105,7 @@ func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator,
 // Call is one bridged call: the caller's dialog and the callee's.
 type Call struct {
 	ID       string // the caller's Call-ID
-	Caller   string // authenticated user
+	Caller   string // authenticated user, or user@domain of a caller from another domain
 	Callee   string // the callee's user name
 	Dialed   string // the Request-URI user as dialed
 	Start    time.Time
@@ -186,7 +189,13 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.GetHeader("Proxy-Authorization"); h != nil {
 		authz = h.Value()
 	}
-	ar := m.digest.Check(auth.Request{Method: "INVITE", Authorization: authz, CSeq: req.CSeq().SeqNo, Source: src.Addr()})
+	// A caller of another domain to one of our users: no credentials to
+	// check (federation.go); everyone else authenticates.
+	guest, isGuest := m.guest(req)
+	ar := auth.Result{Outcome: auth.OK, User: guest}
+	if !isGuest {
+		ar = m.digest.Check(auth.Request{Method: "INVITE", Authorization: authz, CSeq: req.CSeq().SeqNo, Source: src.Addr()})
+	}
 	if ar.Outcome != auth.OK {
 		if ar.Outcome == auth.Failed {
 			m.log.Warn("authentication failed", "login", ar.Login, "source", req.Source(), "reason", ar.Reason, "method", "INVITE")
@@ -206,15 +215,24 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, rf.code, rf.reason, hdrs...)
 		return
 	}
+	// Early: finding the callee may take a DNS lookup (federation).
+	respond(tx, req, 100, "Trying")
 	dialed := req.Recipient.User
 	callID := req.CallID().Value()
 	// The CDR row exists from here on, also for calls that go nowhere.
 	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: dialed, Dialed: dialed})
 	var callee string
 	var targets []store.Binding
-	if b, ok := m.direct(req.Recipient); ok {
-		// A direct call to a host that is not registered here: allowed to
-		// authenticated callers, as a single target.
+	b, remote, refused := m.remote(req.Recipient)
+	if refused != nil {
+		respond(tx, req, refused.code, refused.reason)
+		rec.End(cdr.DispositionFor(refused.code, false, false), refused.code, nil)
+		return
+	}
+	if remote {
+		// A direct call to a host that is not registered here, or a call
+		// to another domain: allowed to authenticated callers, as a single
+		// target.
 		callee, targets = b.AOR, []store.Binding{b}
 	} else {
 		var known bool
@@ -239,7 +257,6 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		rec.End(cdr.DispositionFor(rf.code, false, false), rf.code, nil)
 		return
 	}
-	respond(tx, req, 100, "Trying")
 
 	in, err := dialogUA(m.in, req.Transport()).ReadInvite(req, tx)
 	if err != nil {
@@ -416,6 +433,11 @@ collect:
 			c.in.Respond(480, "Temporarily Unavailable", nil)
 			m.finish(c, 480, "Temporarily Unavailable")
 		default:
+			if best == 401 || best == 407 {
+				// The far end wants credentials we cannot give for the
+				// caller (another realm): its challenge means nothing here.
+				best, bestReason = 403, "Forbidden"
+			}
 			c.in.Respond(best, bestReason, nil)
 			m.finish(c, best, bestReason)
 		}
@@ -668,7 +690,7 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 		display = f.DisplayName
 	}
 	out.AppendHeader(&sip.FromHeader{DisplayName: display,
-		Address: sip.Uri{Scheme: "sip", User: c.Caller, Host: m.cfg.Domain},
+		Address: m.callerURI(c),
 		Params:  sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
 	to := sip.Uri{Scheme: "sip", User: c.Callee, Host: m.cfg.Domain}
 	if c.direct {

@@ -82,7 +82,18 @@ type Calls struct {
 	// MinSessionExpires is the shortest session-timer interval accepted
 	// (RFC 4028 Min-SE); shorter requests get 422.
 	MinSessionExpires Duration `yaml:"min_session_expires"`
+	// Federation is which calls cross between our SIP domain and others:
+	// "inbound" (callers of other domains reach our users without an
+	// account), "outbound" (our authenticated users call
+	// sip:user@other.domain, located with DNS), "both" or "off".
+	Federation string `yaml:"federation"`
 }
+
+// FederationInbound reports whether calls from other domains are accepted.
+func (c Calls) FederationInbound() bool { return c.Federation == "inbound" || c.Federation == "both" }
+
+// FederationOutbound reports whether our users may call other domains.
+func (c Calls) FederationOutbound() bool { return c.Federation == "outbound" || c.Federation == "both" }
 
 // Auth configures digest authentication.
 type Auth struct {
@@ -131,6 +142,7 @@ func Default() Config {
 			NoAnswerTimeout:   Duration(30 * time.Second),
 			RTPTimeout:        Duration(60 * time.Second),
 			MinSessionExpires: Duration(90 * time.Second),
+			Federation:        "both",
 		},
 		Auth: Auth{
 			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
@@ -252,6 +264,11 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Calls.MinSessionExpires.D(); d < time.Second || d > 24*time.Hour {
 		return &Error{"calls.min_session_expires", d.String(), "1s..24h (RFC 4028: phones ask for 90s or more)"}
+	}
+	switch c.Calls.Federation {
+	case "both", "inbound", "outbound", "off":
+	default:
+		return &Error{"calls.federation", c.Calls.Federation, "both, inbound, outbound or off"}
 	}
 	if len(c.Auth.Algorithms) == 0 {
 		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}

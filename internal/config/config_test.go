@@ -47,6 +47,8 @@ func TestValidateNamesKey(t *testing.T) {
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
 		{"public_ip", func(c *Config) { c.PublicIP = "somewhere" }},
 		{"db", func(c *Config) { c.DB = "mysql://x" }},
+		{"calls.federation", func(c *Config) { c.Calls.Federation = "yes" }},
+		{"calls.federation", func(c *Config) { c.Calls.Federation = "" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {

@@ -256,7 +256,8 @@ func (s *Server) contact() sip.ContactHeader {
 	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: host, Port: port}}
 }
 
-// isSelf reports whether host:port is one of this server's SIP addresses.
+// isSelf reports whether host:port is one of this server's SIP addresses;
+// port 0 matches any of our ports.
 func (s *Server) isSelf(host string, port int) bool {
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -267,7 +268,7 @@ func (s *Server) isSelf(host string, port int) bool {
 			continue
 		}
 		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil || int(ap.Port()) != port {
+		if err != nil || port != 0 && int(ap.Port()) != port {
 			continue
 		}
 		if ap.Addr().IsUnspecified() {
@@ -458,7 +459,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
-		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf,
+		Federation: call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()}}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)

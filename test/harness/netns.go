@@ -175,39 +175,50 @@ func (n *NAT) Exec(ns string, args ...string) (string, error) {
 // Dial connects to addr from inside network namespace ns: the socket is
 // made on an OS thread switched into ns (setns), and stays there.
 func (n *NAT) Dial(ns, network, addr string, timeout time.Duration) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
+	return dialIn(ns, network, addr, timeout)
+}
+
+// dialIn connects to addr from inside network namespace ns.
+func dialIn(ns, network, addr string, timeout time.Duration) (c net.Conn, err error) {
+	err = inNetns(ns, func() error {
+		c, err = net.DialTimeout(network, addr, timeout)
+		return err
+	})
+	return c, err
+}
+
+// inNetns runs fn on an OS thread switched into network namespace ns
+// (setns): sockets fn makes belong to ns for their whole life, whichever
+// thread later uses them.
+func inNetns(ns string, fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		// The thread is left locked (and so discarded when this goroutine
 		// ends) unless it is back in its own namespace.
 		runtime.LockOSThread()
 		self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid()))
 		if err != nil {
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
 		defer self.Close()
 		target, err := os.Open(filepath.Join("/var/run/netns", ns))
 		if err != nil {
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
 		defer target.Close()
 		if err := setns(target); err != nil {
-			ch <- result{nil, fmt.Errorf("setns %s: %w", ns, err)}
+			ch <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		c, err := net.DialTimeout(network, addr, timeout)
+		err = fn()
 		if setns(self) == nil {
 			runtime.UnlockOSThread()
 		}
-		ch <- result{c, err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-ch
 }
 
 func setns(f *os.File) error {

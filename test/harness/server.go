@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -119,6 +120,19 @@ type ServerOptions struct {
 	Domain string
 	// Args are appended to the serve command line.
 	Args []string
+	// Netns runs the server inside this network namespace (`ip netns
+	// exec`); the harness reaches its HTTP listener from inside it.
+	Netns Namespace
+	// IP is the address every listener binds; default 127.0.0.1.
+	IP string
+	// SIPPort is the SIP port (UDP and TCP); default a free one.
+	SIPPort int
+}
+
+// Namespace is a network namespace to run a server in (a *Netns).
+type Namespace interface {
+	Command(name string, args ...string) *exec.Cmd
+	Dial(network, addr string, timeout time.Duration) (net.Conn, error)
 }
 
 // Server is a running (or stopped) `kaopu serve` process on loopback.
@@ -129,25 +143,27 @@ type Server struct {
 
 	DataDir    string
 	Domain     string
+	IP         string // the listeners' address
 	ConfigFile string // "" when no config file was given
 	SIPPort    int    // UDP and TCP
 	SIPSPort   int    // TLS
 	HTTPPort   int
 
 	logDir string
+	netns  Namespace // nil: the host's network namespace
 	runs   int
 	p      *proc
 	logs   []string // one log file per run, in order
 }
 
 // SIPAddr is host:port of the UDP and TCP SIP listener.
-func (s *Server) SIPAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.SIPPort) }
+func (s *Server) SIPAddr() string { return fmt.Sprintf("%s:%d", s.IP, s.SIPPort) }
 
 // SIPSAddr is host:port of the TLS SIP listener.
-func (s *Server) SIPSAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.SIPSPort) }
+func (s *Server) SIPSAddr() string { return fmt.Sprintf("%s:%d", s.IP, s.SIPSPort) }
 
 // HTTPAddr is host:port of the HTTP listener.
-func (s *Server) HTTPAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.HTTPPort) }
+func (s *Server) HTTPAddr() string { return fmt.Sprintf("%s:%d", s.IP, s.HTTPPort) }
 
 // HTTPURL is the base URL of the HTTP listener.
 func (s *Server) HTTPURL() string { return "http://" + s.HTTPAddr() }
@@ -163,13 +179,21 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		bin:      Binary(t),
 		DataDir:  opts.DataDir,
 		Domain:   opts.Domain,
-		SIPPort:  FreePort(t, "both"),
+		IP:       opts.IP,
+		netns:    opts.Netns,
+		SIPPort:  opts.SIPPort,
 		SIPSPort: FreePort(t, "tcp"),
 		HTTPPort: FreePort(t, "tcp"),
 		logDir:   t.TempDir(),
 	}
 	if s.DataDir == "" {
 		s.DataDir = t.TempDir()
+	}
+	if s.IP == "" {
+		s.IP = "127.0.0.1"
+	}
+	if s.SIPPort == 0 {
+		s.SIPPort = FreePort(t, "both")
 	}
 	if s.Domain == "" {
 		s.Domain = DefaultDomain
@@ -218,6 +242,9 @@ func (s *Server) start() {
 	defer f.Close() // the child holds its own descriptor
 	s.logs = append(s.logs, logPath)
 	cmd := exec.Command(s.bin, s.args...)
+	if s.netns != nil {
+		cmd = s.netns.Command(s.bin, s.args...)
+	}
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.Dir = s.logDir
@@ -226,13 +253,19 @@ func (s *Server) start() {
 		s.t.Fatalf("starting %s: %v", s.bin, err)
 	}
 	s.p = p
-	s.t.Logf("kaopu run %d: pid %d: %s %s", s.runs, p.pid(), s.bin, strings.Join(s.args, " "))
+	s.t.Logf("kaopu run %d: pid %d: %s", s.runs, p.pid(), strings.Join(cmd.Args, " "))
 	s.waitHealthy()
 }
 
 func (s *Server) waitHealthy() {
 	s.t.Helper()
 	client := &http.Client{Timeout: time.Second}
+	if s.netns != nil {
+		ns := s.netns
+		client.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return ns.Dial(network, addr, time.Second)
+		}}
+	}
 	deadline := time.Now().Add(HealthTimeout)
 	last := "no answer"
 	for time.Now().Before(deadline) {

@@ -46,6 +46,18 @@ func Scenario(t testing.TB, name string) string {
 // is attached to the test log when the test fails.
 func Sipp(t testing.TB, args ...string) *SippResult {
 	t.Helper()
+	return runSipp(t, nil, args)
+}
+
+// SippIn is Sipp run inside network namespace ns (`ip netns exec`, which
+// execs sipp: the process killed at the deadline is sipp).
+func SippIn(t testing.TB, ns Namespace, args ...string) *SippResult {
+	t.Helper()
+	return runSipp(t, ns, args)
+}
+
+func runSipp(t testing.TB, ns Namespace, args []string) *SippResult {
+	t.Helper()
 	bin := RequireTool(t, "sipp", "sip-tester")
 	dir := t.TempDir()
 	has := func(flag string) bool { return slices.Contains(args, flag) }
@@ -93,6 +105,10 @@ func Sipp(t testing.TB, args ...string) *SippResult {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, all...) // killed by PID at the deadline
+	if ns != nil {
+		in := ns.Command(bin, all...)
+		cmd = exec.CommandContext(ctx, in.Path, in.Args[1:]...)
+	}
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
