@@ -30,16 +30,8 @@ func TestCallReliableProvisionals(t *testing.T) {
 		{"caller does not", "uac_auth.xml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := f.registerCallee(t)
-			wait := callee(t, port, "-sf", harness.Scenario(t, "uas_100rel.xml"))
-			r := f.caller(t, harness.Scenario(t, tc.scenario), "bob")
-			if r.ExitCode != 0 {
-				t.Fatalf("caller: exit %d, want 0\n%s", r.ExitCode, r.Errors)
-			}
-			u := wait()
-			if u.ExitCode != 0 {
-				t.Fatalf("callee: exit %d, want 0 (PRACK for its reliable 183)\n%s", u.ExitCode, u.Errors)
-			}
+			// The callee's scenario fails without a PRACK for its 183.
+			r, u := f.call(t, []string{"-sf", harness.Scenario(t, "uas_100rel.xml")}, harness.Scenario(t, tc.scenario), "bob")
 			var p183 *harness.Message
 			for _, m := range r.Responses() {
 				if m.StatusCode() == 183 {
@@ -82,22 +74,14 @@ func TestCallReliableProvisionals(t *testing.T) {
 // so the call lasts about 4.5 s -- longer than one interval, so the
 // refresh counted. An interval below the floor gets 422 with Min-SE.
 func TestCallSessionTimer(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "calls:\n  min_session_expires: 2s\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
+	f := newCallFixture(t, "calls:\n  min_session_expires: 2s\n")
+	srv := f.srv
 
 	t.Run("expires after the last refresh", func(t *testing.T) {
-		port := f.registerCallee(t)
-		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_refresh.xml"))
+		// The caller's scenario checks the timer granted in the 200 and
+		// waits for the server's BYE; the callee's, the refresh relayed.
 		start := time.Now()
-		r := f.caller(t, harness.Scenario(t, "uac_session_timer.xml"), "bob")
-		if r.ExitCode != 0 {
-			t.Fatalf("caller: exit %d, want 0 (timer granted, refresh relayed, BYE from the server)\n%s", r.ExitCode, r.Errors)
-		}
-		if u := wait(); u.ExitCode != 0 {
-			t.Fatalf("callee: exit %d, want 0 (refresh relayed, then BYE)\n%s", u.ExitCode, u.Errors)
-		}
+		f.call(t, []string{"-sf", harness.Scenario(t, "uas_refresh.xml")}, harness.Scenario(t, "uac_session_timer.xml"), "bob")
 		if _, err := srv.WaitLog(5*time.Second, `msg="call ended".*reason="session timer expired"`); err != nil {
 			t.Fatal(err)
 		}
@@ -145,15 +129,9 @@ func TestCallSessionTimer(t *testing.T) {
 // relayed and answered, and the call goes on to a normal BYE.
 func TestCallReinviteGlare(t *testing.T) {
 	f := newCallFixture(t)
-	port := f.registerCallee(t)
-	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_slow_refresh.xml"))
-	r := f.caller(t, harness.Scenario(t, "uac_glare.xml"), "bob")
-	if r.ExitCode != 0 {
-		t.Fatalf("caller: exit %d, want 0 (491 for the second re-INVITE, 200 for the first)\n%s", r.ExitCode, r.Errors)
-	}
-	if u := wait(); u.ExitCode != 0 {
-		t.Fatalf("callee: exit %d, want 0 (one re-INVITE, then BYE)\n%s", u.ExitCode, u.Errors)
-	}
+	// The caller expects 491 for its second re-INVITE, 200 for the first;
+	// the callee, one re-INVITE and then the BYE.
+	f.call(t, []string{"-sf", harness.Scenario(t, "uas_slow_refresh.xml")}, harness.Scenario(t, "uac_glare.xml"), "bob")
 	if c := lastCDR(t, f.srv); c.Disposition != "ANSWERED" {
 		t.Fatalf("CDR %+v, want ANSWERED", c)
 	}
@@ -164,20 +142,9 @@ func TestCallReinviteGlare(t *testing.T) {
 // and the answer in the caller's ACK reaches the callee in the server's
 // ACK, rewritten to the relay's address: media stays anchored.
 func TestCallLateOffer(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
-	port := f.registerCallee(t)
-	wait := callee(t, port, "-sn", "uas")
-	r := f.caller(t, harness.Scenario(t, "uac_late_offer.xml"), "bob")
-	if r.ExitCode != 0 {
-		t.Fatalf("caller: exit %d, want 0\n%s", r.ExitCode, r.Errors)
-	}
-	u := wait()
-	if u.ExitCode != 0 {
-		t.Fatalf("callee: exit %d, want 0\n%s", u.ExitCode, u.Errors)
-	}
+	f := newCallFixture(t, "rtp:\n  ports: 31000-31100\n")
+	srv := f.srv
+	_, u := f.call(t, []string{"-sn", "uas"}, harness.Scenario(t, "uac_late_offer.xml"), "bob")
 	var ack *harness.Message
 	for _, m := range u.Trace() {
 		if !m.Sent && strings.HasPrefix(m.StartLine, "ACK ") {
@@ -201,10 +168,8 @@ func TestCallLateOffer(t *testing.T) {
 // first, which goes on and ends normally; afterwards the ports are free
 // again and a new call gets through.
 func TestCallPortRangeFull(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 29700-29703\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
+	f := newCallFixture(t, "rtp:\n  ports: 29700-29703\n")
+	srv := f.srv
 
 	port := f.registerCallee(t)
 	wait := callee(t, port, "-sn", "uas")
@@ -237,14 +202,7 @@ func TestCallPortRangeFull(t *testing.T) {
 	}
 
 	// The ports came back: the next call is answered.
-	port = f.registerCallee(t)
-	wait = callee(t, port, "-sn", "uas")
-	if r := f.caller(t, harness.Scenario(t, "uac_auth.xml"), "bob"); r.ExitCode != 0 {
-		t.Fatalf("call after the first ended: exit %d\n%s", r.ExitCode, r.Errors)
-	}
-	if u := wait(); u.ExitCode != 0 {
-		t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
-	}
+	f.call(t, []string{"-sn", "uas"}, harness.Scenario(t, "uac_auth.xml"), "bob")
 }
 
 // TestCallReinviteWithoutSDP: a re-INVITE without SDP gets the callee's
@@ -252,20 +210,8 @@ func TestCallPortRangeFull(t *testing.T) {
 // scenario), and the callee gets the caller's answer in the server's ACK,
 // also with the relay's address.
 func TestCallReinviteWithoutSDP(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
-	port := f.registerCallee(t)
-	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_refresh.xml"))
-	r := f.caller(t, harness.Scenario(t, "uac_reinvite_no_sdp.xml"), "bob")
-	if r.ExitCode != 0 {
-		t.Fatalf("caller: exit %d, want 0\n%s", r.ExitCode, r.Errors)
-	}
-	u := wait()
-	if u.ExitCode != 0 {
-		t.Fatalf("callee: exit %d, want 0\n%s", u.ExitCode, u.Errors)
-	}
+	f := newCallFixture(t, "rtp:\n  ports: 31000-31100\n")
+	_, u := f.call(t, []string{"-sf", harness.Scenario(t, "uas_refresh.xml")}, harness.Scenario(t, "uac_reinvite_no_sdp.xml"), "bob")
 	var acks []string
 	for _, m := range u.Trace() {
 		if !m.Sent && strings.HasPrefix(m.StartLine, "ACK ") {

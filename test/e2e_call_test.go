@@ -26,9 +26,9 @@ type callFixture struct {
 	srv *harness.Server
 }
 
-func newCallFixture(t *testing.T) *callFixture {
+func newCallFixture(t *testing.T, extraConfig ...string) *callFixture {
 	t.Helper()
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig})
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + strings.Join(extraConfig, "")})
 	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
 	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
 	return &callFixture{srv: srv}
@@ -44,6 +44,23 @@ func (f *callFixture) registerCallee(t *testing.T) int {
 		t.Fatalf("callee registration failed: exit %d\n%s", r.ExitCode, r.Errors)
 	}
 	return port
+}
+
+// call runs one call: the callee registered with calleeArgs (a sipp UAS),
+// alice calling target with the caller scenario; both must succeed.
+func (f *callFixture) call(t *testing.T, calleeArgs []string, scenario, target string) (r, u *harness.SippResult) {
+	t.Helper()
+	port := f.registerCallee(t)
+	wait := callee(t, port, calleeArgs...)
+	r = f.caller(t, scenario, target)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller (%s): exit %d, want 0\n%s", filepath.Base(scenario), r.ExitCode, r.Errors)
+	}
+	u = wait()
+	if u.ExitCode != 0 {
+		t.Fatalf("callee (%v): exit %d, want 0\n%s", calleeArgs, u.ExitCode, u.Errors)
+	}
+	return r, u
 }
 
 // callee runs a sipp UAS on port in the background; wait returns its result.
@@ -360,10 +377,8 @@ func linearToULaw(s int16) byte {
 // the callee's echo comes back the same way (the CDR's leg counters); a
 // stranger sending RTP to the relay port gets nothing and is dropped.
 func TestCallMediaAnchored(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
+	f := newCallFixture(t, "rtp:\n  ports: 31000-31100\n")
+	srv := f.srv
 	port := f.registerCallee(t)
 	waitCallee := callee(t, port, "-sn", "uas", "-rtp_echo", "-mp", fmt.Sprint(harness.FreePort(t, "udp")))
 	wav := writeULawWAV(t, 2)
@@ -481,10 +496,8 @@ Content-Length: 0
 // callee hangs up (its BYE reaches the caller), and a call with no media
 // either way is hung up after calls.rtp_timeout.
 func TestCallCancelAndTimers(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "calls:\n  no_answer_timeout: 2s\n  rtp_timeout: 2s\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
+	f := newCallFixture(t, "calls:\n  no_answer_timeout: 2s\n  rtp_timeout: 2s\n")
+	srv := f.srv
 
 	t.Run("caller cancels", func(t *testing.T) {
 		port := f.registerCallee(t)
@@ -585,10 +598,8 @@ Content-Length: 0
 // (a=sendonly); the callee gets it with the relay's address and answers
 // recvonly; the caller gets that answer with its own relay port.
 func TestCallHold(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
+	f := newCallFixture(t, "rtp:\n  ports: 31000-31100\n")
+	srv := f.srv
 	port := f.registerCallee(t)
 	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_reinvite.xml"))
 	path := callerScenario(t, "uac_hold.xml", `<pause milliseconds="1000"/>`, `<send retrans="500"><![CDATA[
@@ -716,10 +727,8 @@ func TestCallCallerOverTCP(t *testing.T) {
 // caller inside its own dialog with the relay's address; the caller's
 // recvonly answer goes back to the callee.
 func TestCallHoldByCallee(t *testing.T) {
-	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 31000-31100\n"})
-	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
-	f := &callFixture{srv: srv}
+	f := newCallFixture(t, "rtp:\n  ports: 31000-31100\n")
+	srv := f.srv
 	port := f.registerCallee(t)
 	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_hold_caller.xml"))
 	// The caller answers the re-INVITE recvonly, ACK arrives, then it hangs up.
