@@ -222,3 +222,19 @@ func TestCallReinviteWithoutSDP(t *testing.T) {
 		t.Fatalf("the callee's ACKs %q: want the second (of the re-INVITE) to carry the answer with the relay's port", acks)
 	}
 }
+
+// TestCallNeverAcked: a caller that never ACKs the 200 gets it
+// retransmitted, then, after 64*T1, a BYE; the callee gets a BYE too, and
+// the call is recorded with cause 408 and nothing billed, not as a call
+// that went on (RFC 3261 §13.3.1.4). It waits 32 s, so it runs alongside the other tests.
+func TestCallNeverAcked(t *testing.T) {
+	t.Parallel()
+	f := newCallFixture(t)
+	f.call(t, []string{"-sn", "uas", "-timeout", "60s"}, harness.Scenario(t, "uac_no_ack.xml"), "bob", "-timeout", "60s")
+	if _, err := f.srv.WaitLog(5*time.Second, `msg="call ended".*status=408 reason="No ACK"`); err != nil {
+		t.Fatal(err)
+	}
+	if c := lastCDR(t, f.srv); c.Disposition == "ANSWERED" || c.Cause != 408 || c.Billsec != 0 {
+		t.Fatalf("CDR %+v, want cause 408, not answered, nothing billed", c)
+	}
+}

@@ -47,12 +47,13 @@ func (f *callFixture) registerCallee(t *testing.T) int {
 }
 
 // call runs one call: the callee registered with calleeArgs (a sipp UAS),
-// alice calling target with the caller scenario; both must succeed.
-func (f *callFixture) call(t *testing.T, calleeArgs []string, scenario, target string) (r, u *harness.SippResult) {
+// alice calling target with the caller scenario (and callerArgs); both
+// must succeed.
+func (f *callFixture) call(t *testing.T, calleeArgs []string, scenario, target string, callerArgs ...string) (r, u *harness.SippResult) {
 	t.Helper()
 	port := f.registerCallee(t)
 	wait := callee(t, port, calleeArgs...)
-	r = f.caller(t, scenario, target)
+	r = f.caller(t, scenario, target, callerArgs...)
 	if r.ExitCode != 0 {
 		t.Fatalf("caller (%s): exit %d, want 0\n%s", filepath.Base(scenario), r.ExitCode, r.Errors)
 	}
@@ -75,7 +76,7 @@ func callee(t *testing.T, port int, args ...string) (wait func() *harness.SippRe
 		select {
 		case r := <-done:
 			return r
-		case <-time.After(40 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatal("callee sipp did not finish")
 			return nil
 		}

@@ -488,15 +488,25 @@ collect:
 		}
 	}
 	sessionHdrs, sessionInterval := answerSession(c.in.InviteRequest, winner.InviteResponse)
-	if err := c.in.Respond(200, "OK", body, append(sdpType(body), sessionHdrs...)...); err != nil {
-		// Also when the caller never ACKed our 2xx (RFC 3261 §13.3.1.4:
-		// the session ends after 64*T1 without one).
+	err := c.in.Respond(200, "OK", body, append(sdpType(body), sessionHdrs...)...)
+	if err == nil && c.in.LoadState() < sip.DialogStateConfirmed {
+		// sipgo stops waiting for the ACK after 64*T1 without an error.
+		err = errors.New("no ACK for our 2xx")
+	}
+	if err != nil {
 		c.Log.Warn("answering caller failed", "error", err)
 		if late {
 			ackCallee(winner, nil)
 		}
 		bye(winner)
-		m.finish(c, 500, "Server Internal Error")
+		status, reason := 500, "Server Internal Error"
+		if c.in.LoadState() == sip.DialogStateEstablished {
+			// Our 2xx went out and no ACK came in 64*T1: RFC 3261
+			// §13.3.1.4 ends the session with a BYE.
+			bye(c.in)
+			status, reason = 408, "No ACK"
+		}
+		m.finish(c, status, reason)
 		return false
 	}
 	if late && !m.completeLateOffer(c, winner) {

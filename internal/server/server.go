@@ -80,16 +80,16 @@ func configureSipgo(log *slog.Logger) {
 		sip.SetDefaultLogger(slog.New(levelFloor{h, floor}))
 
 		// A finished transaction waits to absorb retransmissions: RFC 3261
-		// has 64*T1 (32 s) for Timers D, J, L and M. sipgo keeps the whole
+		// has 64*T1 (32 s) for Timers D and J. sipgo keeps the whole
 		// request and response that long, so at a few hundred calls/s
 		// hundreds of megabytes sit in transactions that are over. Like
 		// Kamailio's tm wait timer, wait 5 s: a peer retransmits only while
 		// our answer has not reached it, so only after 5 s of lost answers
 		// does a straggler arrive, to get 481 or be dropped as stray.
+		// Timers L and M keep 64*T1: an answered INVITE's transactions
+		// carry the 2xx retransmissions and their ACKs (RFC 6026).
 		sip.Timer_D = linger
 		sip.Timer_J = linger
-		sip.Timer_L = linger
-		sip.Timer_M = linger
 	})
 }
 

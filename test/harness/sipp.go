@@ -69,7 +69,11 @@ func runSipp(t testing.TB, ns Namespace, args []string) *SippResult {
 		}
 	}
 	timeout := SippDefaultTimeout
-	if i := slices.Index(args, "-timeout"); i >= 0 && i+1 < len(args) {
+	for i := range args[:max(len(args)-1, 0)] {
+		if args[i] != "-timeout" {
+			continue
+		}
+		// The last one counts, as for sipp.
 		d, err := time.ParseDuration(args[i+1])
 		if err != nil {
 			t.Fatalf("sipp -timeout %q: give it with a unit, like 20s", args[i+1])
