@@ -84,7 +84,7 @@ func (e *env) phone(args []string) int {
 	fs.StringVar(&f.listen, "listen", "", "local SIP `ADDR` (IP:PORT); alone, for direct calls without a server")
 	fs.StringVar(&f.stun, "stun", "", "STUN server `HOST:PORT` for the public media address")
 	fs.StringVar(&f.srtp, "srtp", "", "SRTP: off, offer or require (default offer)")
-	fs.StringVar(&f.codecs, "codecs", "", "codecs in order of preference (default PCMU,PCMA,G722)")
+	fs.StringVar(&f.codecs, "codecs", "", "codecs in order of preference (default PCMU,PCMA,G722, then opus in a build with -tags opus)")
 	fs.StringVar(&f.play, "play", "", "WAV `FILE` to send as the microphone")
 	fs.StringVar(&f.record, "record", "", "WAV `FILE` to record what is heard")
 	fs.StringVar(&f.dtmf, "dtmf", "", "DTMF `DIGITS` to send one second into the call (call, answer)")
