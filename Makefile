@@ -22,7 +22,7 @@ test-deps:
 
 # The cgo parts behind build tags (see README "Phone"): opus (libopus) and
 # soundcard (miniaudio); their tests run with the tags as well.
-TAGS := opus soundcard
+TAGS := opus,soundcard
 TAGGED_PKGS := ./internal/media/... ./internal/ua/... ./internal/cli/...
 
 unit:
