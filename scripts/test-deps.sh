@@ -6,6 +6,8 @@
 #   ip        (iproute2: network namespaces for the NAT tests)
 #   iptables  (the NAT tests' MASQUERADE router)
 #   tmux      (drives `kaopu phone`'s interactive prompt like a terminal)
+#   gcc, pkg-config and libopus-dev (cgo for the opus- and soundcard-tagged
+#             unit tests: libopus, found by pkg-config)
 #
 # Idempotent: when every tool is present it only checks and exits (well under a
 # second). When something is missing it runs `apt-get update` once and installs
@@ -20,6 +22,13 @@ deps=(
 	"ip:iproute2"
 	"iptables:iptables"
 	"tmux:tmux"
+	"gcc:gcc"
+	"pkg-config:pkg-config"
+)
+
+# pkg-config module:package pairs, for C libraries cgo links against.
+libs=(
+	"opus:libopus-dev"
 )
 
 missing_pkgs=()
@@ -33,8 +42,17 @@ for dep in "${deps[@]}"; do
 	fi
 done
 
+for lib in "${libs[@]}"; do
+	mod=${lib%%:*}
+	pkg=${lib#*:}
+	if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$mod"; then
+		missing_tools+=("lib$mod")
+		missing_pkgs+=("$pkg")
+	fi
+done
+
 if [ ${#missing_pkgs[@]} -eq 0 ]; then
-	echo "test-deps: all present (${deps[*]%%:*})"
+	echo "test-deps: all present (${deps[*]%%:*} ${libs[*]%%:*})"
 	exit 0
 fi
 
@@ -70,6 +88,9 @@ export DEBIAN_FRONTEND=noninteractive
 	die "apt-get install ${missing_pkgs[*]} failed"
 
 for tool in "${missing_tools[@]}"; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool still not found after installing"
+	case $tool in
+	lib*) pkg-config --exists "${tool#lib}" || die "$tool still not found by pkg-config after installing" ;;
+	*) command -v "$tool" >/dev/null 2>&1 || die "$tool still not found after installing" ;;
+	esac
 done
 echo "test-deps: installed ${missing_pkgs[*]}"

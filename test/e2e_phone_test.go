@@ -165,13 +165,14 @@ func TestPhoneWithBaresipThroughServer(t *testing.T) {
 	})
 
 	t.Run("unanswered call exits 1", func(t *testing.T) {
+		rec := filepath.Join(t.TempDir(), "heard.wav") // WAV audio: this machine has no sound card
 		out, code := harness.RunCLI(t, "phone", "call", "nobody", "--server", srv.SIPAddr(), "--user", "alice",
-			"--password", "alice-secret-1", "--domain", srv.Domain)
+			"--password", "alice-secret-1", "--domain", srv.Domain, "--record", rec)
 		if code != 1 || !strings.Contains(out, "not answered") || !strings.Contains(out, "404") {
 			t.Errorf("call to an unknown user: exit %d, want 1 with 404:\n%s", code, out)
 		}
 		out, code = harness.RunCLI(t, "phone", "call", "bob", "--server", srv.SIPAddr(), "--user", "alice",
-			"--password", "wrong-password", "--domain", srv.Domain)
+			"--password", "wrong-password", "--domain", srv.Domain, "--record", rec)
 		if code != 1 || !strings.Contains(out, "403") && !strings.Contains(out, "401") {
 			t.Errorf("wrong password: exit %d, want 1 with a registration failure:\n%s", code, out)
 		}
@@ -241,7 +242,9 @@ func TestPhoneInteractiveTmux(t *testing.T) {
 		return string(out), err
 	}
 	t.Cleanup(func() { run("kill-server") })
-	cmd := fmt.Sprintf("%s phone --listen %s --user alice --log-level error", harness.Binary(t), aliceAddr)
+	// WAV audio: the test machine has no sound card.
+	cmd := fmt.Sprintf("%s phone --listen %s --user alice --log-level error --record %s", harness.Binary(t), aliceAddr,
+		filepath.Join(dir, "alice-heard.wav"))
 	if out, err := run("new-session", "-d", "-s", "phone", "-x", "200", "-y", "50", cmd); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
@@ -304,5 +307,16 @@ func TestPhoneInteractiveTmux(t *testing.T) {
 			t.Fatalf("the phone did not quit:\n%s\n%s", out, screen())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPhoneWithoutSoundCard: a call without WAV files needs the sound
+// card; the binary the tests build has none (nor does this machine), and
+// says so, with the WAV flags to use instead, before it calls anyone.
+func TestPhoneWithoutSoundCard(t *testing.T) {
+	out, code := harness.RunCLI(t, "phone", "call", "sip:bob@127.0.0.1:9", "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(out, "sound card") || !strings.Contains(out, "--play FILE") ||
+		!strings.Contains(out, "--record FILE") || strings.Contains(out, "calling") {
+		t.Errorf("call without a sound card or WAV files: exit %d, want 1 naming the sound card and the WAV flags:\n%s", code, out)
 	}
 }

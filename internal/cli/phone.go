@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kaopu/kaopu/internal/media/sound"
 	"github.com/kaopu/kaopu/internal/ua"
 )
 
@@ -22,6 +23,10 @@ const phoneHelp = `kaopu phone [call TARGET | answer [--auto] | msg TARGET TEXT]
 
 A softphone. Without a subcommand it registers (with --server) or listens
 (with --listen) and opens a prompt; type "help" there.
+
+Audio: the sound card's default microphone and speaker, in a build with
+-tags soundcard (without one, or without a sound card, calls need WAV
+files); or --play FILE as the microphone and --record FILE as the speaker.
 
   call TARGET     call an extension or user of the server (1002, bob), or
                   sip:user@host:port directly; exit status 0 if answered
@@ -84,9 +89,9 @@ func (e *env) phone(args []string) int {
 	fs.StringVar(&f.listen, "listen", "", "local SIP `ADDR` (IP:PORT); alone, for direct calls without a server")
 	fs.StringVar(&f.stun, "stun", "", "STUN server `HOST:PORT` for the public media address")
 	fs.StringVar(&f.srtp, "srtp", "", "SRTP: off, offer or require (default offer)")
-	fs.StringVar(&f.codecs, "codecs", "", "codecs in order of preference (default PCMU,PCMA,G722)")
-	fs.StringVar(&f.play, "play", "", "WAV `FILE` to send as the microphone")
-	fs.StringVar(&f.record, "record", "", "WAV `FILE` to record what is heard")
+	fs.StringVar(&f.codecs, "codecs", "", "codecs in order of preference (default PCMU,PCMA,G722, then opus in a build with -tags opus)")
+	fs.StringVar(&f.play, "play", "", "WAV `FILE` to send as the microphone, instead of the sound card")
+	fs.StringVar(&f.record, "record", "", "WAV `FILE` to record what is heard, instead of the sound card")
 	fs.StringVar(&f.dtmf, "dtmf", "", "DTMF `DIGITS` to send one second into the call (call, answer)")
 	fs.DurationVar(&f.duration, "duration", 0, "hang up after this long in the call (0: when the other side does)")
 	fs.DurationVar(&f.ringTimeout, "ring-timeout", 60*time.Second, "give up on an unanswered call, or on waiting for one, after this long")
@@ -238,14 +243,43 @@ type phone struct {
 	flags phoneFlags
 	out   *syncWriter
 	agent *ua.Agent
+	card  *sound.Card // nil when the audio is WAV files
 
 	mu      sync.Mutex
 	current *ua.Call // the call the prompt acts on
 	ringing []*ua.Call
 }
 
+// openAudio opens the sound card when no WAV file is given: every call
+// then talks and listens through it. With no sound card (or none in this
+// build) it says so, and how to do without, and returns false.
+func (p *phone) openAudio() bool {
+	if p.flags.play != "" || p.flags.record != "" {
+		return true
+	}
+	card, err := sound.Open()
+	if err != nil {
+		fmt.Fprintf(p.stderr, "kaopu phone: %v\n", err)
+		fmt.Fprintln(p.stderr, "kaopu phone: to call without a sound card, give WAV files: --play FILE (sent as the microphone) and --record FILE (what is heard)")
+		return false
+	}
+	p.card = card
+	return true
+}
+
+func (p *phone) closeAudio() {
+	if p.card != nil {
+		p.card.Close()
+	}
+}
+
+// audio is a new call's audio: the sound card, or the WAV files.
 func (p *phone) audio() ua.CallOptions {
 	var o ua.CallOptions
+	if p.card != nil {
+		o.Source, o.Sink = p.card.Source(), p.card.Sink()
+		return o
+	}
 	if p.flags.play != "" {
 		o.Source = &ua.WAVSource{Path: p.flags.play}
 	}
@@ -388,6 +422,10 @@ func (p *phone) follow(c *ua.Call, duration time.Duration) *ua.Call {
 }
 
 func (p *phone) call(cfg ua.Config, target string) int {
+	if !p.openAudio() {
+		return exitFail
+	}
+	defer p.closeAudio()
 	if err := p.start(cfg, nil); err != nil {
 		fmt.Fprintf(p.stderr, "kaopu phone: %v\n", err)
 		return exitFail
@@ -417,6 +455,10 @@ func (p *phone) call(cfg ua.Config, target string) int {
 
 func (p *phone) answer(cfg ua.Config) int {
 	calls := make(chan *ua.Call, 8)
+	if !p.openAudio() {
+		return exitFail
+	}
+	defer p.closeAudio()
 	if err := p.start(cfg, func(c *ua.Call) { calls <- c }); err != nil {
 		fmt.Fprintf(p.stderr, "kaopu phone: %v\n", err)
 		return exitFail

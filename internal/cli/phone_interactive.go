@@ -27,6 +27,10 @@ const promptHelp = `commands:
 // printed as they happen, and while a call is up a status line (state,
 // codec, jitter, loss) redrawn every second on a terminal.
 func (p *phone) interactive(cfg ua.Config) int {
+	if !p.openAudio() {
+		return exitFail
+	}
+	defer p.closeAudio()
 	if err := p.start(cfg, func(c *ua.Call) {
 		p.mu.Lock()
 		p.ringing = append(p.ringing, c)

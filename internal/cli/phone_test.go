@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaopu/kaopu/internal/media/sound"
 	"github.com/kaopu/kaopu/internal/ua"
 )
 
@@ -94,5 +95,53 @@ func TestPhoneMessageDirect(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("no message")
+	}
+}
+
+// TestPhoneNoSoundCard: without --play and --record a phone talks through
+// the sound card; where there is none (or the build has no sound card
+// support), call, answer and the prompt refuse to start, say why and what
+// to do instead, exit 1, and no call is placed.
+func TestPhoneNoSoundCard(t *testing.T) {
+	card, want := sound.Open()
+	if want == nil {
+		card.Close()
+		t.Skip("this machine has a sound card")
+	}
+	incoming := make(chan *ua.Call, 1)
+	bob, err := ua.New(ua.Config{User: "bob", Listen: "127.0.0.1:0", Hooks: ua.Hooks{OnIncoming: func(c *ua.Call) { incoming <- c }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	for _, args := range [][]string{
+		{"phone", "call", "sip:bob@" + bob.LocalAddr().String(), "--listen", "127.0.0.1:0"},
+		{"phone", "answer", "--listen", "127.0.0.1:0"},
+		{"phone", "--listen", "127.0.0.1:0"},
+	} {
+		code, out, errOut := run(t, "quit\n", args...)
+		if code != 1 || !strings.Contains(errOut, want.Error()) || !strings.Contains(errOut, "--play FILE") ||
+			!strings.Contains(errOut, "--record FILE") || strings.Contains(out, "listening on") {
+			t.Errorf("%q: exit %d, want 1 with %q and the WAV flags before listening:\n%s%s", args, code, want, out, errOut)
+		}
+	}
+	select {
+	case c := <-incoming:
+		t.Errorf("a call from %s was placed without audio", c.Peer())
+	case <-time.After(200 * time.Millisecond):
+	}
+	// With a WAV file the same call goes ahead (bob rejects it).
+	go func() {
+		if c := <-incoming; c != nil {
+			c.Reject(t.Context(), 486, "Busy Here")
+		}
+	}()
+	code, _, errOut := run(t, "", "phone", "call", "sip:bob@"+bob.LocalAddr().String(), "--listen", "127.0.0.1:0",
+		"--record", filepath.Join(t.TempDir(), "heard.wav"))
+	if code != 1 || !strings.Contains(errOut, "486") {
+		t.Errorf("call with --record: exit %d, want 1 with 486:\n%s", code, errOut)
 	}
 }

@@ -15,7 +15,7 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua"},
+	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound"},
 	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
 	"call":            {"auth", "cdr", "media", "sdpx", "sipx", "store"},
 	"cdr":             {"store"},
@@ -29,7 +29,8 @@ var allowedDeps = map[string][]string{
 	"web":             {},
 	"media":           {}, // media never imports SIP code
 	"media/mediatest": {"media"},
-	"media/codec":     {}, // pure signal processing: no SIP, no sockets
+	"media/codec":     {},              // pure signal processing: no SIP, no sockets
+	"media/sound":     {"media/codec"}, // the sound card; no SIP
 	"ua":              {"media/codec", "sdpx"},
 	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},

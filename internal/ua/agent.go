@@ -48,7 +48,8 @@ type Config struct {
 	// SRTP says when to encrypt media.
 	SRTP SRTPMode
 	// Codecs are the SDP names of the codecs to offer and accept, in order
-	// of preference (default PCMU, PCMA, G722).
+	// of preference (default codec.All: PCMU, PCMA, G722, then opus when
+	// built with the opus tag).
 	Codecs []string
 	// InsecureTLS skips verifying the server's certificate (kaopu's
 	// generated one is self-signed).
@@ -135,14 +136,17 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Log, calls: map[string]*Call{}, closing: make(chan struct{}), transport: cfg.Transport}
-	names := cfg.Codecs
-	if len(names) == 0 {
-		names = []string{"PCMU", "PCMA", "G722"}
+	if len(cfg.Codecs) == 0 {
+		a.codecs = codec.All()
 	}
-	for _, n := range names {
-		c, ok := codec.Lookup(n)
+	for _, n := range cfg.Codecs {
+		c, ok := codec.Lookup(strings.TrimSpace(n))
 		if !ok {
-			return nil, fmt.Errorf("ua: codec %q: allowed PCMU, PCMA, G722", n)
+			var names []string
+			for _, c := range codec.All() {
+				names = append(names, c.Name)
+			}
+			return nil, fmt.Errorf("ua: codec %q: allowed %s", n, strings.Join(names, ", "))
 		}
 		a.codecs = append(a.codecs, c)
 	}

@@ -400,7 +400,7 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.ss = ss
 	c.state = StateIncoming
 	c.local = localSDP{origin: sdpx.NewOrigin(), addr: c.st.local.Addr(), port: int(c.st.local.Port()),
-		codecs: nil, dtmfPT: ag.dtmfPT, version: 1, secure: offer.Audio.Secure()}
+		codecs: nil, dtmfPT: ag.dtmfPT, dtmfClock: ag.dtmfClk, version: 1, secure: offer.Audio.Secure()}
 	c.local.codecs = append(c.local.codecs, ag.codec)
 	c.local.ptOf = map[string]uint8{ag.codec.Name: ag.pt}
 	c.local.dir = answerDirection(ag.dir, sdpx.SendRecv)
@@ -503,6 +503,11 @@ func (c *Call) decide(ctx context.Context, code int, reason string) error {
 			return nil
 		}
 		code, reason := c.EndStatus()
+		if code == d.code && code != 200 {
+			// Ended by this rejection: onInvite ends the call just
+			// before it hands back the result.
+			return nil
+		}
 		return &StatusError{Code: code, Reason: reason}
 	case <-ctx.Done():
 		return ctx.Err()
@@ -703,7 +708,7 @@ func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	local.version++
 	local.codecs = []codec.Info{ag.codec}
 	local.ptOf = map[string]uint8{ag.codec.Name: ag.pt}
-	local.dtmfPT = ag.dtmfPT
+	local.dtmfPT, local.dtmfClock = ag.dtmfPT, ag.dtmfClk
 	local.secure = offer.Audio.Secure()
 	local.crypto = ""
 	if ag.srtp {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,22 +43,29 @@ func ParseSRTPMode(s string) (SRTPMode, error) {
 
 const srtpSuite = "AES_CM_128_HMAC_SHA1_80"
 
-// dtmfPT is the payload type this agent uses for telephone-event in its
-// offers.
-const dtmfPT = 101
+// dtmfPT is the payload type this agent uses for telephone-event at
+// 8000 Hz in its offers, and dtmfPTWide the one at any other codec clock
+// (48000 for Opus): RFC 4733 §2.1 has events use the audio's clock.
+const (
+	dtmfPT     = 101
+	dtmfPTWide = 100
+)
 
 // localSDP is what this agent says about its side of a call.
 type localSDP struct {
-	origin  *sdpx.Origin
-	addr    netip.Addr
-	port    int
-	codecs  []codec.Info // in preference order; an answer has one
-	ptOf    map[string]uint8
-	dtmfPT  int // -1: no telephone-event
-	dir     sdpx.Direction
-	secure  bool   // RTP/SAVP
-	crypto  string // a=crypto value, "" for none
-	version uint64
+	origin *sdpx.Origin
+	addr   netip.Addr
+	port   int
+	codecs []codec.Info // in preference order; an answer has one
+	ptOf   map[string]uint8
+	dtmfPT int // -1: no telephone-event
+	// dtmfClock is the telephone-event clock an answer agreed to; 0 in
+	// an offer, which has one telephone-event per codec clock rate.
+	dtmfClock int
+	dir       sdpx.Direction
+	secure    bool   // RTP/SAVP
+	crypto    string // a=crypto value, "" for none
+	version   uint64
 }
 
 func (l *localSDP) bytes() []byte {
@@ -77,12 +85,42 @@ func (l *localSDP) bytes() []byte {
 			pt = n
 		}
 		fmts = append(fmts, strconv.Itoa(int(pt)))
-		attrs = append(attrs, fmt.Sprintf("a=rtpmap:%d %s/%d", pt, c.Name, c.ClockRate))
+		rtpmap := fmt.Sprintf("a=rtpmap:%d %s/%d", pt, c.Name, c.ClockRate)
+		if c.Channels > 1 {
+			rtpmap += "/" + strconv.Itoa(c.Channels)
+		}
+		attrs = append(attrs, rtpmap)
+		if c.Fmtp != "" {
+			attrs = append(attrs, fmt.Sprintf("a=fmtp:%d %s", pt, c.Fmtp))
+		}
 	}
 	if l.dtmfPT >= 0 {
-		fmts = append(fmts, strconv.Itoa(l.dtmfPT))
-		attrs = append(attrs, fmt.Sprintf("a=rtpmap:%d telephone-event/8000", l.dtmfPT),
-			fmt.Sprintf("a=fmtp:%d 0-16", l.dtmfPT))
+		// One telephone-event per clock rate of the codecs (RFC 4733
+		// §2.1); an answer has one codec, and the offer's number for it.
+		var clocks []int
+		if l.dtmfClock > 0 {
+			clocks = []int{l.dtmfClock}
+		}
+		for _, c := range l.codecs {
+			if l.dtmfClock > 0 {
+				break
+			}
+			if !slices.Contains(clocks, c.ClockRate) {
+				clocks = append(clocks, c.ClockRate)
+			}
+		}
+		if len(clocks) == 0 {
+			clocks = []int{8000}
+		}
+		for _, clock := range clocks {
+			pt := l.dtmfPT
+			if len(clocks) > 1 && clock != 8000 {
+				pt = dtmfPTWide
+			}
+			fmts = append(fmts, strconv.Itoa(pt))
+			attrs = append(attrs, fmt.Sprintf("a=rtpmap:%d telephone-event/%d", pt, clock),
+				fmt.Sprintf("a=fmtp:%d 0-16", pt))
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "v=0\r\no=kaopu %d %d IN %s %s\r\ns=kaopu\r\nc=IN %s %s\r\nt=0 0\r\n",
@@ -136,6 +174,7 @@ type agreed struct {
 	codec   codec.Info
 	pt      uint8
 	dtmfPT  int // -1: none
+	dtmfClk int // telephone-event's clock rate
 	remote  netip.AddrPort
 	dir     sdpx.Direction // the remote side's effective direction
 	srtp    bool
@@ -153,16 +192,21 @@ func negotiate(s *sdpx.Session, prefs []codec.Info, mode SRTPMode) (agreed, erro
 		return a, fmt.Errorf("%w: %s (DTLS-SRTP) not supported", ErrNotAcceptable, st.Proto)
 	}
 	found := false
+	events := map[int]int{} // clock rate -> telephone-event payload type
 	for _, p := range st.PTs {
-		if strings.EqualFold(p.Name, "telephone-event") && p.ClockRate == 8000 && a.dtmfPT < 0 {
-			a.dtmfPT = int(p.Number)
+		if strings.EqualFold(p.Name, "telephone-event") {
+			if _, ok := events[int(p.ClockRate)]; !ok {
+				events[int(p.ClockRate)] = int(p.Number)
+			}
 			continue
 		}
 		if found {
 			continue
 		}
 		for _, c := range prefs {
-			if strings.EqualFold(p.Name, c.Name) && int(p.ClockRate) == c.ClockRate && max(p.Channels, 1) == 1 {
+			// Channels as the rtpmap names them: 1 for G.711 and G.722,
+			// always 2 for Opus (RFC 7587 §7), which codes mono too.
+			if strings.EqualFold(p.Name, c.Name) && int(p.ClockRate) == c.ClockRate && max(int(p.Channels), 1) == max(c.Channels, 1) {
 				a.codec, a.pt, found = c, p.Number, true
 				break
 			}
@@ -170,6 +214,14 @@ func negotiate(s *sdpx.Session, prefs []codec.Info, mode SRTPMode) (agreed, erro
 	}
 	if !found {
 		return a, fmt.Errorf("%w: no common codec", ErrNotAcceptable)
+	}
+	// Events at the codec's clock (RFC 4733 §2.1); many peers offer only
+	// 8000 Hz ones, which are taken for any codec as before.
+	for _, clock := range []int{a.codec.ClockRate, 8000} {
+		if pt, ok := events[clock]; ok {
+			a.dtmfPT, a.dtmfClk = pt, clock
+			break
+		}
 	}
 	if !st.Disabled() {
 		a.remote = netip.AddrPortFrom(st.Addr, uint16(st.Port))

@@ -89,3 +89,73 @@ func TestLocalSDPParses(t *testing.T) {
 		t.Errorf("held side answering sendrecv: %s, want sendonly", got)
 	}
 }
+
+// TestNegotiateChannelsAndEventClock: a codec whose rtpmap names two
+// channels (Opus, RFC 7587 §7) matches only "/2", and telephone-event is
+// taken at the codec's clock rate when offered (RFC 4733 §2.1), else at
+// 8000. The codec here only has Opus's SDP description, so the pure-Go
+// build tests it too.
+func TestNegotiateChannelsAndEventClock(t *testing.T) {
+	wide := codec.Info{Name: "opus", PayloadType: 111, ClockRate: 48000, SampleRate: 48000, Channels: 2,
+		Fmtp: "stereo=0;sprop-stereo=0"}
+	prefs := []codec.Info{wide, codec.PCMU}
+	offer := func(lines ...string) *sdpx.Session {
+		t.Helper()
+		s, err := sdpx.Parse([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n" +
+			strings.Join(lines, "\r\n") + "\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cases := []struct {
+		name      string
+		s         *sdpx.Session
+		codec     string
+		pt        uint8
+		dtmf, clk int
+	}{
+		{"opus/48000/2 with its own events", offer("m=audio 4000 RTP/AVP 96 0 97 98", "a=rtpmap:96 opus/48000/2",
+			"a=rtpmap:97 telephone-event/8000", "a=rtpmap:98 telephone-event/48000"), "opus", 96, 98, 48000},
+		{"opus with 8000 Hz events only", offer("m=audio 4000 RTP/AVP 96 97", "a=rtpmap:96 opus/48000/2",
+			"a=rtpmap:97 telephone-event/8000"), "opus", 96, 97, 8000},
+		{"mono opus is not RFC 7587's", offer("m=audio 4000 RTP/AVP 96 0 97 98", "a=rtpmap:96 opus/48000",
+			"a=rtpmap:97 telephone-event/8000", "a=rtpmap:98 telephone-event/48000"), "PCMU", 0, 97, 8000},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ag, err := negotiate(c.s, prefs, SRTPOff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ag.codec.Name != c.codec || ag.pt != c.pt || ag.dtmfPT != c.dtmf || ag.dtmfClk != c.clk {
+				t.Errorf("got %s pt %d, events pt %d at %d; want %s pt %d, events %d at %d",
+					ag.codec.Name, ag.pt, ag.dtmfPT, ag.dtmfClk, c.codec, c.pt, c.dtmf, c.clk)
+			}
+		})
+	}
+
+	// Our offer: opus/48000/2 with its fmtp, and events at both clocks.
+	l := localSDP{origin: sdpx.NewOrigin(), addr: netip.MustParseAddr("192.0.2.7"), port: 5004,
+		codecs: prefs, dtmfPT: dtmfPT, dir: sdpx.SendRecv, version: 1}
+	body := string(l.bytes())
+	for _, want := range []string{"m=audio 5004 RTP/AVP 111 0 100 101\r\n", "a=rtpmap:111 opus/48000/2\r\n",
+		"a=fmtp:111 stereo=0;sprop-stereo=0\r\n", "a=rtpmap:100 telephone-event/48000\r\n", "a=rtpmap:101 telephone-event/8000\r\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("offer lacks %q:\n%s", want, body)
+		}
+	}
+	s, err := sdpx.Parse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ag, err := negotiate(s, prefs, SRTPOff); err != nil || ag.codec.Name != "opus" || ag.dtmfPT != dtmfPTWide {
+		t.Errorf("our offer read back: %s events %d, %v", ag.codec.Name, ag.dtmfPT, err)
+	}
+	// An answer names the one codec and the events it agreed to.
+	l.codecs, l.ptOf, l.dtmfPT, l.dtmfClock = []codec.Info{wide}, map[string]uint8{"opus": 96}, 97, 8000
+	body = string(l.bytes())
+	if !strings.Contains(body, "m=audio 5004 RTP/AVP 96 97\r\n") || !strings.Contains(body, "a=rtpmap:97 telephone-event/8000\r\n") {
+		t.Errorf("answer:\n%s", body)
+	}
+}
