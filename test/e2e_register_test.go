@@ -886,3 +886,22 @@ func TestServeRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestScannerBannedAtFirstSight: a request whose User-Agent names a SIP
+// scanner (SIPVicious' friendly-scanner here) gets no answer, and its
+// source is banned at once: a plain OPTIONS from it afterwards is dropped
+// too, without any failed password first.
+func TestScannerBannedAtFirstSight(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: "security:\n  ban_time: 60s\n"})
+	requireOptions200(t, srv, harness.Dial(t, "udp", srv.SIPAddr()))
+	c := harness.Dial(t, "udp", srv.SIPAddr())
+	if res, err := c.Do(optionsRequest(c).Set("User-Agent", "friendly-scanner"), time.Second); !errors.Is(err, harness.ErrNoAnswer) {
+		t.Fatalf("a scanner's OPTIONS got %v (%v), want no answer", res, err)
+	}
+	if got := banProbe(t, srv, time.Second); got != "dropped" {
+		t.Fatalf("after a scanner's request, an OPTIONS from the same address got %q, want it dropped (banned)", got)
+	}
+	if _, err := srv.WaitLog(2*time.Second, `msg="scanner banned".*tool=friendly-scanner`); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -173,6 +173,26 @@ func TestBans(t *testing.T) {
 	if b.Banned(trusted) {
 		t.Fatal("trusted network banned")
 	}
+
+	// Ban: at once, for the ban time, never a trusted source, and the
+	// OnBan hook hears of it once.
+	var events int
+	b.events.OnBan = func(netip.Addr, time.Time, int) { events++ }
+	scanner := netip.MustParseAddr("203.0.113.9")
+	if !b.Ban(scanner) || !b.Banned(scanner) {
+		t.Fatal("Ban did not ban")
+	}
+	b.Ban(scanner)
+	if events != 1 {
+		t.Fatalf("OnBan called %d times for one ban, want 1", events)
+	}
+	if b.Ban(trusted) || b.Banned(trusted) {
+		t.Fatal("Ban banned a trusted source")
+	}
+	ck.t = ck.t.Add(16 * time.Minute)
+	if b.Banned(scanner) {
+		t.Fatal("Ban did not lift after ban time")
+	}
 }
 
 func FuzzCheck(f *testing.F) {

@@ -118,3 +118,30 @@ func (b *Bans) Sweep() {
 	}
 	b.mu.Unlock()
 }
+
+// Ban bans ip now for the ban time, whatever its failure count (a source
+// that has shown itself hostile: a SIP scanner, say), and reports whether
+// it did: a trusted source is never banned.
+func (b *Bans) Ban(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if b.trusted(ip) {
+		return false
+	}
+	now := b.now()
+	b.mu.Lock()
+	e, ok := b.m[ip]
+	if !ok {
+		e = &banEntry{windowStart: now}
+		b.m[ip] = e
+	}
+	already := !e.until.IsZero() && now.Before(e.until)
+	if !already {
+		e.until = now.Add(b.cfg.BanTime)
+	}
+	until, failures := e.until, e.failures
+	b.mu.Unlock()
+	if !already && b.events.OnBan != nil {
+		b.events.OnBan(ip, until, failures)
+	}
+	return true
+}

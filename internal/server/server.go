@@ -182,8 +182,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.gate = &sipx.Gate{
 		Limits: sipx.Limits{MaxMessageSize: cfg.SIP.MaxMessageSize, MaxHeaders: cfg.SIP.MaxHeaders, MaxVia: cfg.SIP.MaxVia},
 		Banned: s.bans.Banned, RejectBanned: cfg.Security.BanAction == "reject",
-		Fast: map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
-		Log:  log,
+		OnScanner: func(src netip.Addr, _ string) { s.bans.Ban(src) },
+		Fast:      map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
+		Log:       log,
 	}
 	return s, nil
 }
@@ -210,6 +211,9 @@ func (s *Server) options(req *sip.Request) *sip.Response {
 // same validation the UDP edge applies.
 func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if src, err := netip.ParseAddrPort(req.Source()); err == nil && s.gate.Scanned(req, src.Addr().Unmap()) {
+			return
+		}
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
 			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
 			return
@@ -230,6 +234,9 @@ func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 // edge's validation (TCP/TLS requests reach sipgo without it).
 func (s *Server) validated(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if src, err := netip.ParseAddrPort(req.Source()); err == nil && s.gate.Scanned(req, src.Addr().Unmap()) {
+			return // TCP/TLS: the ban closes the connection at its next read
+		}
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
 			sipx.Respond(tx, req, sipx.Reply(req, pr.Code, pr.Reason))
 			return
@@ -597,6 +604,7 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_sip_malformed_total", "Requests refused as malformed.", float64(g.Malformed.Load())),
 		web.Counter("kaopu_sip_dropped_total", "Datagrams dropped unanswered.", float64(g.Dropped.Load())),
 		web.Counter("kaopu_sip_banned_total", "Datagrams or connections from banned sources.", float64(g.Banned.Load())),
+		web.Counter("kaopu_sip_scanners_total", "Requests from SIP scanning tools (their sources are banned).", float64(g.Scanners.Load())),
 		web.Counter("kaopu_sip_oversize_total", "Messages over sip.max_message_size.", float64(g.Oversize.Load())),
 		web.Counter("kaopu_auth_challenges_total", "Digest challenges sent.", float64(d.Challenges.Load())),
 		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),

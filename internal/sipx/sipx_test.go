@@ -1,6 +1,7 @@
 package sipx
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -135,4 +136,26 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("answer does not parse: %v\n%s", err, res.String())
 		}
 	})
+}
+
+func TestScannerDroppedAndReported(t *testing.T) {
+	g := testGate()
+	var got []string
+	g.OnScanner = func(a netip.Addr, tool string) { got = append(got, a.String()+" "+tool) }
+	for _, ua := range []string{"User-Agent: friendly-scanner", "User-Agent: sipcli/v1.8", "User-Agent: SIPVicious 0.3"} {
+		if res, pass := g.Process(msg(rl, via, fr, to, cid, cseq, mf, ua, cl), from); res != nil || pass {
+			t.Fatalf("%s: answered or passed", ua)
+		}
+	}
+	want := []string{"127.0.0.1 friendly-scanner", "127.0.0.1 sipcli", "127.0.0.1 sipvicious"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("scanners reported %v, want %v", got, want)
+	}
+	// A phone's User-Agent is served as before.
+	if res, pass := g.Process(msg(rl, via, fr, to, cid, cseq, mf, "User-Agent: Linphone/5.2", cl), from); res == nil && !pass {
+		t.Fatal("a phone was dropped")
+	}
+	if n := g.Stats.Scanners.Load(); n != 3 {
+		t.Fatalf("Stats.Scanners = %d, want 3", n)
+	}
 }

@@ -20,7 +20,7 @@ type Handler func(req *sip.Request) *sip.Response
 
 // Stats count what the edge did.
 type Stats struct {
-	Received, Malformed, Dropped, Banned, Oversize, Fast, Passed atomic.Uint64
+	Received, Malformed, Dropped, Banned, Oversize, Fast, Passed, Scanners atomic.Uint64
 }
 
 // Gate is the policy shared by every listener.
@@ -30,6 +30,10 @@ type Gate struct {
 	Banned func(netip.Addr) bool
 	// RejectBanned answers banned sources 403 instead of dropping.
 	RejectBanned bool
+	// OnScanner bans a source whose request names a scanning tool (see
+	// Scanner); nil lets scanners through. The request is dropped either
+	// way.
+	OnScanner func(src netip.Addr, tool string)
 	// Fast handles these methods statelessly on UDP (no To tag).
 	Fast  map[sip.RequestMethod]Handler
 	Log   *slog.Logger
@@ -185,6 +189,21 @@ func refuse(req *sip.Request, code int, reason string) *sip.Response {
 	return res
 }
 
+// Scanned reports a request from a scanning tool, banning its source and
+// counting it; such a request gets no answer at all.
+func (g *Gate) Scanned(req *sip.Request, src netip.Addr) bool {
+	tool := Scanner(req)
+	if tool == "" {
+		return false
+	}
+	g.Stats.Scanners.Add(1)
+	g.Log.Warn("scanner banned", "source", src.String(), "tool", tool)
+	if g.OnScanner != nil {
+		g.OnScanner(src, tool)
+	}
+	return true
+}
+
 // Process decides what to do with one datagram from src: answer it (res),
 // hand it to the transaction layer (pass), or drop it (neither).
 func (g *Gate) Process(data []byte, src netip.AddrPort) (res *sip.Response, pass bool) {
@@ -242,6 +261,9 @@ func (g *Gate) process(data []byte, src netip.AddrPort) (res *sip.Response, msg 
 			return nil, nil, false
 		}
 		return Reply(req, 403, "Forbidden"), nil, false
+	}
+	if g.Scanned(req, srcIP) {
+		return nil, nil, false
 	}
 	if pr := Validate(req, g.Limits); pr != nil {
 		g.Stats.Malformed.Add(1)
