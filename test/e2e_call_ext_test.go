@@ -168,7 +168,7 @@ func TestCallLateOffer(t *testing.T) {
 // first, which goes on and ends normally; afterwards the ports are free
 // again and a new call gets through.
 func TestCallPortRangeFull(t *testing.T) {
-	f := newCallFixture(t, "rtp:\n  ports: 29700-29703\n")
+	f := newCallFixture(t, "rtp:\n  ports: 9900-9903\n")
 	srv := f.srv
 
 	port := f.registerCallee(t)

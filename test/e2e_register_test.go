@@ -7,6 +7,7 @@ package test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -902,6 +903,69 @@ func TestScannerBannedAtFirstSight(t *testing.T) {
 		t.Fatalf("after a scanner's request, an OPTIONS from the same address got %q, want it dropped (banned)", got)
 	}
 	if _, err := srv.WaitLog(2*time.Second, `msg="scanner banned".*tool=friendly-scanner`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRateLimitAndFloodBan: one source sending 600 requests at once (with
+// security.rate_limit 20/s, burst 20) gets about the burst answered and
+// the rest dropped; past flood_ban_after drops it is banned. Another
+// source (127.0.0.2) is served throughout.
+func TestRateLimitAndFloodBan(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{
+		Config: "security:\n  rate_limit: 20\n  rate_burst: 20\n  flood_ban_after: 100\n  ban_time: 60s\n",
+	})
+	server, err := net.ResolveUDPAddr("udp4", srv.SIPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	flood, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	options := func(local net.Addr, i int) []byte {
+		return fmt.Appendf(nil, "OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKflood%d;rport\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:flood@%[1]s>;tag=f%[3]d\r\nTo: <sip:%[1]s>\r\nCall-ID: flood-%[3]d@127.0.0.1\r\n"+
+			"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", harness.DefaultDomain, local, i)
+	}
+	const sent = 600
+	for i := range sent {
+		if _, err := flood.WriteToUDP(options(flood.LocalAddr(), i), server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answered := 0
+	buf := make([]byte, 65535)
+	for {
+		flood.SetReadDeadline(time.Now().Add(time.Second))
+		if _, _, err := flood.ReadFromUDP(buf); err != nil {
+			break
+		}
+		answered++
+	}
+	// The burst, plus what the rate refills while the 600 arrive.
+	if answered < 20 || answered > 60 {
+		t.Fatalf("%d of %d requests sent at once were answered, want about the burst of 20", answered, sent)
+	}
+	if got := banProbe(t, srv, time.Second); got != "dropped" {
+		t.Fatalf("after the flood, an OPTIONS from 127.0.0.1 got %q, want it dropped (banned)", got)
+	}
+	// A different source is served.
+	other, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Write(options(other.LocalAddr(), sent)); err != nil {
+		t.Fatal(err)
+	}
+	other.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := other.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Fatalf("a request from another source during the flood ban: %q, %v; want 200", buf[:max(n, 0)], err)
+	}
+	if _, err := srv.WaitLog(2*time.Second, `msg="flooding source banned" ip=127.0.0.1`); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -23,6 +23,21 @@ type banEntry struct {
 	windowStart time.Time
 	failures    int
 	until       time.Time
+	offences    int // bans so far: each lasts twice the one before
+}
+
+// maxBan caps escalating bans.
+const maxBan = 24 * time.Hour
+
+// banFor is how long the n-th ban of a source lasts: the ban time, doubled
+// for each ban before it (escalating), at most maxBan (or the ban time,
+// when that is longer).
+func (b *Bans) banFor(n int) time.Duration {
+	d := b.cfg.BanTime
+	for i := 1; i < n && d < maxBan; i++ {
+		d *= 2
+	}
+	return min(d, max(maxBan, b.cfg.BanTime))
 }
 
 // Bans counts failures per source IP and bans sources that fail too often.
@@ -82,7 +97,8 @@ func (b *Bans) Fail(ip netip.Addr) bool {
 	banned := false
 	var failures int
 	if e.failures >= b.cfg.Failures {
-		e.until = now.Add(b.cfg.BanTime)
+		e.offences++
+		e.until = now.Add(b.banFor(e.offences))
 		banned, failures = true, e.failures
 	}
 	until := e.until
@@ -107,12 +123,14 @@ func (b *Bans) Count() int {
 	return n
 }
 
-// Sweep forgets entries that are neither banned nor inside a window.
+// Sweep forgets entries that are neither banned nor inside a window; a
+// source that was banned is remembered for a day after its ban, so that
+// its next ban is longer.
 func (b *Bans) Sweep() {
 	now := b.now()
 	b.mu.Lock()
 	for ip, e := range b.m {
-		if now.After(e.until) && now.Sub(e.windowStart) > b.cfg.Window {
+		if now.After(e.until) && now.Sub(e.windowStart) > b.cfg.Window && (e.offences == 0 || now.Sub(e.until) > maxBan) {
 			delete(b.m, ip)
 		}
 	}
@@ -136,7 +154,8 @@ func (b *Bans) Ban(ip netip.Addr) bool {
 	}
 	already := !e.until.IsZero() && now.Before(e.until)
 	if !already {
-		e.until = now.Add(b.cfg.BanTime)
+		e.offences++
+		e.until = now.Add(b.banFor(e.offences))
 	}
 	until, failures := e.until, e.failures
 	b.mu.Unlock()

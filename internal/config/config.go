@@ -108,8 +108,16 @@ type Security struct {
 	BanWindow   Duration `yaml:"ban_window"`
 	BanTime     Duration `yaml:"ban_time"`
 	BanAction   string   `yaml:"ban_action"` // drop | reject
-	// Trusted lists networks (CIDR) that are never banned.
+	// Trusted lists networks (CIDR) that are never banned nor limited.
 	Trusted []string `yaml:"trusted"`
+	// RateLimit is the requests per second one source IP may send (every
+	// method, every transport), RateBurst how many at once; over it,
+	// requests are dropped. 0 turns the limit off.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// FloodBanAfter bans a source once this many of its requests have
+	// been dropped by the rate limit within a minute; 0 never bans.
+	FloodBanAfter int `yaml:"flood_ban_after"`
 }
 
 // Log configures logging.
@@ -152,10 +160,13 @@ func Default() Config {
 			NonceTTL:   Duration(5 * time.Minute),
 		},
 		Security: Security{
-			BanFailures: 10,
-			BanWindow:   Duration(60 * time.Second),
-			BanTime:     Duration(15 * time.Minute),
-			BanAction:   "drop",
+			BanFailures:   10,
+			BanWindow:     Duration(60 * time.Second),
+			BanTime:       Duration(15 * time.Minute),
+			BanAction:     "drop",
+			RateLimit:     200,
+			RateBurst:     400,
+			FloodBanAfter: 2000,
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}
@@ -284,6 +295,15 @@ func (c *Config) Validate() error {
 		return &Error{"auth.nonce_ttl", d.String(), "10s..24h"}
 	}
 	s := c.Security
+	if s.RateLimit < 0 || s.RateLimit > 1e6 {
+		return &Error{"security.rate_limit", strconv.FormatFloat(s.RateLimit, 'g', -1, 64), "0 (off) .. 1000000 requests/s"}
+	}
+	if s.RateBurst < 0 || s.RateBurst > 1e7 {
+		return &Error{"security.rate_burst", strconv.Itoa(s.RateBurst), "0 .. 10000000"}
+	}
+	if s.FloodBanAfter < 0 {
+		return &Error{"security.flood_ban_after", strconv.Itoa(s.FloodBanAfter), "0 (never) or more"}
+	}
 	if s.BanFailures < 1 || s.BanFailures > 100000 {
 		return &Error{"security.ban_failures", strconv.Itoa(s.BanFailures), "1..100000"}
 	}

@@ -43,6 +43,7 @@ type Server struct {
 	st     *sqlite.Store
 	dir    *account.Directory
 	bans   *auth.Bans
+	rate   *auth.Rate
 	digest *auth.Digest
 	loc    *registrar.Location
 	reg    *registrar.Registrar
@@ -151,6 +152,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}, auth.BanEvents{OnBan: func(ip netip.Addr, until time.Time, failures int) {
 		log.Warn("source banned", "ip", ip.String(), "failures", failures, "until", until.Format(time.RFC3339))
 	}}, now)
+	s.rate = auth.NewRate(auth.RateConfig{
+		PerSecond: cfg.Security.RateLimit, Burst: float64(cfg.Security.RateBurst),
+		BanAfter: cfg.Security.FloodBanAfter, Trusted: cfg.Security.TrustedPrefixes(),
+	}, func(ip netip.Addr) bool {
+		log.Warn("flooding source banned", "ip", ip.String(), "rate_limit", cfg.Security.RateLimit)
+		return s.bans.Ban(ip)
+	}, now)
 	algs := make([]auth.Algorithm, len(cfg.Auth.Algorithms))
 	for i, a := range cfg.Auth.Algorithms {
 		algs[i] = auth.Algorithm(a)
@@ -183,6 +191,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Limits: sipx.Limits{MaxMessageSize: cfg.SIP.MaxMessageSize, MaxHeaders: cfg.SIP.MaxHeaders, MaxVia: cfg.SIP.MaxVia},
 		Banned: s.bans.Banned, RejectBanned: cfg.Security.BanAction == "reject",
 		OnScanner: func(src netip.Addr, _ string) { s.bans.Ban(src) },
+		Allow:     s.rate.Allow,
 		Fast:      map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
 		Log:       log,
 	}
@@ -211,7 +220,7 @@ func (s *Server) options(req *sip.Request) *sip.Response {
 // same validation the UDP edge applies.
 func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if src, err := netip.ParseAddrPort(req.Source()); err == nil && s.gate.Scanned(req, src.Addr().Unmap()) {
+		if s.refused(req) {
 			return
 		}
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
@@ -230,12 +239,26 @@ func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 	}
 }
 
+// refused drops a request from a scanner, or over its source's rate limit
+// on TCP/TLS (the UDP edge has checked both already).
+func (s *Server) refused(req *sip.Request) bool {
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return false
+	}
+	ip := src.Addr().Unmap()
+	if !strings.EqualFold(req.Transport(), "UDP") && s.gate.Limited(ip) {
+		return true
+	}
+	return s.gate.Scanned(req, ip)
+}
+
 // validated runs a transaction handler only for requests that pass the
 // edge's validation (TCP/TLS requests reach sipgo without it).
 func (s *Server) validated(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if src, err := netip.ParseAddrPort(req.Source()); err == nil && s.gate.Scanned(req, src.Addr().Unmap()) {
-			return // TCP/TLS: the ban closes the connection at its next read
+		if s.refused(req) {
+			return // TCP/TLS: a ban closes the connection at its next read
 		}
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
 			sipx.Respond(tx, req, sipx.Reply(req, pr.Code, pr.Reason))
@@ -497,6 +520,7 @@ func (s *Server) Start(ctx context.Context) error {
 				return
 			case <-t.C:
 				s.bans.Sweep()
+				s.rate.Sweep()
 			}
 		}
 	}()
@@ -605,6 +629,7 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_sip_dropped_total", "Datagrams dropped unanswered.", float64(g.Dropped.Load())),
 		web.Counter("kaopu_sip_banned_total", "Datagrams or connections from banned sources.", float64(g.Banned.Load())),
 		web.Counter("kaopu_sip_scanners_total", "Requests from SIP scanning tools (their sources are banned).", float64(g.Scanners.Load())),
+		web.Counter("kaopu_sip_rate_limited_total", "Requests dropped over their source's rate limit (security.rate_limit).", float64(g.RateLimited.Load())),
 		web.Counter("kaopu_sip_oversize_total", "Messages over sip.max_message_size.", float64(g.Oversize.Load())),
 		web.Counter("kaopu_auth_challenges_total", "Digest challenges sent.", float64(d.Challenges.Load())),
 		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),

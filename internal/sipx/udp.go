@@ -20,7 +20,7 @@ type Handler func(req *sip.Request) *sip.Response
 
 // Stats count what the edge did.
 type Stats struct {
-	Received, Malformed, Dropped, Banned, Oversize, Fast, Passed, Scanners atomic.Uint64
+	Received, Malformed, Dropped, Banned, Oversize, Fast, Passed, Scanners, RateLimited atomic.Uint64
 }
 
 // Gate is the policy shared by every listener.
@@ -34,6 +34,9 @@ type Gate struct {
 	// Scanner); nil lets scanners through. The request is dropped either
 	// way.
 	OnScanner func(src netip.Addr, tool string)
+	// Allow rate-limits each source: a request it refuses is dropped
+	// unanswered (RFC 3261 has no answer for "too fast"); nil allows all.
+	Allow func(src netip.Addr) bool
 	// Fast handles these methods statelessly on UDP (no To tag).
 	Fast  map[sip.RequestMethod]Handler
 	Log   *slog.Logger
@@ -189,6 +192,17 @@ func refuse(req *sip.Request, code int, reason string) *sip.Response {
 	return res
 }
 
+// Limited reports a request over its source's rate limit, counting it;
+// such a request gets no answer (used on TCP/TLS, where the UDP workers'
+// check does not run).
+func (g *Gate) Limited(src netip.Addr) bool {
+	if g.Allow == nil || g.Allow(src) {
+		return false
+	}
+	g.Stats.RateLimited.Add(1)
+	return true
+}
+
 // Scanned reports a request from a scanning tool, banning its source and
 // counting it; such a request gets no answer at all.
 func (g *Gate) Scanned(req *sip.Request, src netip.Addr) bool {
@@ -221,6 +235,10 @@ func (g *Gate) process(data []byte, src netip.AddrPort) (res *sip.Response, msg 
 	}
 	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
 		return nil, nil, false // keepalive
+	}
+	if g.Allow != nil && !g.Allow(srcIP) {
+		g.Stats.RateLimited.Add(1)
+		return nil, nil, false
 	}
 	srcStr := src.String()
 	if len(data) > g.Limits.MaxMessageSize {
