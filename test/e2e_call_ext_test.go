@@ -238,3 +238,44 @@ func TestCallNeverAcked(t *testing.T) {
 		t.Fatalf("CDR %+v, want cause 408, not answered, nothing billed", c)
 	}
 }
+
+// TestCallFraudLimits: with calls.max_concurrent 1, a call by alice while
+// her first is up gets 403 "Concurrent Call Limit" and the first is
+// unharmed; with calls.max_per_minute 2, her third started call within the
+// minute gets 403 "Call Rate Limit". Both are counted in /metrics.
+func TestCallFraudLimits(t *testing.T) {
+	f := newCallFixture(t, "calls:\n  max_concurrent: 1\n  max_per_minute: 2\n")
+	port := f.registerCallee(t)
+	wait := callee(t, port, "-sn", "uas")
+	first := make(chan *harness.SippResult, 1)
+	go func() { first <- f.caller(t, harness.Scenario(t, "uac_auth.xml"), "bob") }()
+	if _, err := f.srv.WaitLog(10*time.Second, `msg="call answered"`); err != nil {
+		t.Fatal(err)
+	}
+	expect403 := func(reason string) {
+		t.Helper()
+		r := f.caller(t, failingCaller(t, 403), "bob")
+		if r.ExitCode != 0 {
+			t.Fatalf("caller: exit %d, want 0 (403)\n%s", r.ExitCode, r.Errors)
+		}
+		if got := r.LastResponse(); got == nil || got.Reason() != reason {
+			t.Fatalf("got %v, want 403 %s", got, reason)
+		}
+	}
+	expect403("Concurrent Call Limit")
+	if r := <-first; r.ExitCode != 0 {
+		t.Fatalf("first call: exit %d\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("callee: exit %d\n%s", u.ExitCode, u.Errors)
+	}
+	// A refused call is no start: a second one goes through, a third
+	// within the minute does not.
+	f.call(t, []string{"-sn", "uas"}, harness.Scenario(t, "uac_auth.xml"), "bob")
+	expect403("Call Rate Limit")
+	for name, want := range map[string]float64{"kaopu_calls_denied_concurrent_total": 1, "kaopu_calls_denied_rate_total": 1} {
+		if got := f.srv.Metric(t, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}

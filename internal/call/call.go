@@ -33,6 +33,8 @@ type Config struct {
 	// MinSE is the shortest session interval accepted (RFC 4028 Min-SE);
 	// 0 means DefaultMinSE.
 	MinSE time.Duration
+	// Limits are the fraud caps per calling user (limits.go).
+	Limits Limits
 	// Federation: calls from and to other SIP domains (federation.go).
 	Federation Federation
 	Resolver   Resolver // nil: net.DefaultResolver
@@ -72,6 +74,9 @@ type Manager struct {
 	cdrs   *cdr.Recorder // nil records nothing
 	media  MediaConfig
 
+	limits *limiter
+	denied Denied
+
 	mu       sync.Mutex
 	byCaller map[string]*Call // UAS dialog ID of the caller leg
 	byCallee map[string]*Call // dialog ID of the winning callee leg
@@ -98,7 +103,7 @@ func New(cfg Config, log *slog.Logger, d *auth.Digest, users Users, loc Locator,
 		return m
 	}
 	return &Manager{cfg: cfg, log: log, digest: d, users: users, loc: loc, route: route,
-		in: uas(), out: uas(), hooks: hooks, cdrs: cdrs, media: cfg.Media,
+		in: uas(), out: uas(), hooks: hooks, cdrs: cdrs, media: cfg.Media, limits: newLimiter(cfg.Limits, time.Now),
 		byCaller: map[string]*Call{}, byCallee: map[string]*Call{}}
 }
 
@@ -122,6 +127,7 @@ type Call struct {
 	cancel context.CancelFunc
 	ended  atomic.Bool
 
+	release func()                 // gives the caller's slot back (limits.go)
 	rel     *reliable              // the caller requires reliable 1xx (RFC 3262)
 	ackBody atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
 	// pendingAck receives the body of the originator's ACK for a
@@ -215,6 +221,26 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, rf.code, rf.reason, hdrs...)
 		return
 	}
+	if why, ok := m.limits.admit(ar.User); !ok {
+		reason := map[string]string{"concurrent": "Concurrent Call Limit", "rate": "Call Rate Limit"}[why]
+		if why == "concurrent" {
+			m.denied.Concurrent.Add(1)
+		} else {
+			m.denied.Rate.Add(1)
+		}
+		m.log.Warn("call denied", "from", ar.User, "to", req.Recipient.User, "limit", why)
+		respond(tx, req, 403, reason)
+		return
+	}
+	// The caller's slot is released when the call ends (finish), or on
+	// any return before the call is up.
+	release := sync.OnceFunc(func() { m.limits.done(ar.User) })
+	up := false
+	defer func() {
+		if !up {
+			release()
+		}
+	}()
 	// Early: finding the callee may take a DNS lookup (federation).
 	respond(tx, req, 100, "Trying")
 	dialed := req.Recipient.User
@@ -268,7 +294,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
-		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med,
+		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med, release: release,
 		direct: len(targets) == 1 && targets[0].Instance == directMark}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	if headerHas(req, "Require", "100rel") {
@@ -287,6 +313,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		m.wg.Done()
 		return
 	}
+	up = true
 	m.supervise(c)
 }
 
@@ -745,6 +772,9 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 	}
 	func() {
 		c.cancel()
+		if c.release != nil {
+			c.release()
+		}
 		c.stopSession()
 		m.mu.Lock()
 		delete(m.byCaller, c.in.ID)

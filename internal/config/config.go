@@ -82,6 +82,10 @@ type Calls struct {
 	// MinSessionExpires is the shortest session-timer interval accepted
 	// (RFC 4028 Min-SE); shorter requests get 422.
 	MinSessionExpires Duration `yaml:"min_session_expires"`
+	// MaxConcurrent caps each user's calls in progress; MaxPerMinute the
+	// calls a user starts within a minute (fraud limits; 0: no cap).
+	MaxConcurrent int `yaml:"max_concurrent"`
+	MaxPerMinute  int `yaml:"max_per_minute"`
 	// Federation is which calls cross between our SIP domain and others:
 	// "inbound" (callers of other domains reach our users without an
 	// account), "outbound" (our authenticated users call
@@ -150,6 +154,8 @@ func Default() Config {
 			NoAnswerTimeout:   Duration(30 * time.Second),
 			RTPTimeout:        Duration(60 * time.Second),
 			MinSessionExpires: Duration(90 * time.Second),
+			MaxConcurrent:     2,
+			MaxPerMinute:      20,
 			Federation:        "both",
 		},
 		Auth: Auth{
@@ -275,6 +281,12 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Calls.MinSessionExpires.D(); d < time.Second || d > 24*time.Hour {
 		return &Error{"calls.min_session_expires", d.String(), "1s..24h (RFC 4028: phones ask for 90s or more)"}
+	}
+	if n := c.Calls.MaxConcurrent; n < 0 || n > 100000 {
+		return &Error{"calls.max_concurrent", strconv.Itoa(n), "0 (no cap) .. 100000"}
+	}
+	if n := c.Calls.MaxPerMinute; n < 0 || n > 1000000 {
+		return &Error{"calls.max_per_minute", strconv.Itoa(n), "0 (no cap) .. 1000000"}
 	}
 	switch c.Calls.Federation {
 	case "both", "inbound", "outbound", "off":

@@ -490,6 +490,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
 		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf,
+		Limits:     call.Limits{Concurrent: cfg.Calls.MaxConcurrent, PerMinute: cfg.Calls.MaxPerMinute},
 		Federation: call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()}}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
@@ -620,6 +621,10 @@ func (s *Server) metrics() []web.Metric {
 	g, d := &s.gate.Stats, &s.digest.Stats
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	var deniedConc, deniedRate uint64
+	if s.calls != nil {
+		deniedConc, deniedRate = s.calls.Denied()
+	}
 	return []web.Metric{
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
 		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
@@ -635,6 +640,8 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),
 		web.Counter("kaopu_auth_failures_total", "Failed digest authentications.", float64(d.Failures.Load())),
 		web.Gauge("kaopu_calls_active", "Calls in progress.", float64(s.activeCalls())),
+		web.Counter("kaopu_calls_denied_concurrent_total", "Calls refused over calls.max_concurrent.", float64(deniedConc)),
+		web.Counter("kaopu_calls_denied_rate_total", "Calls refused over calls.max_per_minute.", float64(deniedRate)),
 		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
 		web.Gauge("go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", float64(ms.HeapInuse)),
 		web.Gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(ms.HeapAlloc)),

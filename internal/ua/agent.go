@@ -187,17 +187,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	// UDP: one socket serves and sends, so that the registrar's binding and
 	// our Via are the address we listen on. TCP: a listener for direct
 	// calls; calls from a server come over our own connection.
-	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
+	udp, tcp, err := listenBoth(listen)
 	if err != nil {
-		return fmt.Errorf("ua: listen udp %s: %w", listen, err)
+		return err
 	}
-	a.local = udp.LocalAddr().(*net.UDPAddr).AddrPort()
-	a.local = netip.AddrPortFrom(listen.Addr(), a.local.Port())
-	tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(a.local))
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("ua: listen tcp %s: %w", a.local, err)
-	}
+	a.local = netip.AddrPortFrom(listen.Addr(), udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 	opts := []sipgo.ClientOption{sipgo.WithClientHostname(a.local.Addr().String()), sipgo.WithClientPort(int(a.local.Port()))}
 	if a.transport == "udp" {
 		opts = append(opts, sipgo.WithClientConnectionAddr(a.local.String()))
@@ -509,5 +503,25 @@ func (a *Agent) inDialog(f func(*Call, *sip.Request, sip.ServerTransaction)) sip
 			return
 		}
 		f(c, req, tx)
+	}
+}
+
+// listenBoth opens UDP and TCP on the same port. With port 0 the system
+// picks the UDP port, which may be taken for TCP: then another is tried.
+func listenBoth(listen netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
+		if err != nil {
+			return nil, nil, fmt.Errorf("ua: listen udp %s: %w", listen, err)
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(listen.Addr(), port)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if listen.Port() != 0 || attempt == 20 {
+			return nil, nil, fmt.Errorf("ua: listen tcp %s: %w", netip.AddrPortFrom(listen.Addr(), port), err)
+		}
 	}
 }
