@@ -9,8 +9,14 @@
 #   bash bench/run.sh --no-calls [...]   only the registrar bench
 #   CALL_ARGS='-rates 100,200 -quiet-wait 0' bash bench/run.sh --calls-only
 #                                        flags for the call bench (regbench calls)
+#   bash bench/run.sh --relay-only       only the media-relay bench (RTP through
+#                                        N calls: kaopu vs rtpengine, baseline)
+#   bash bench/run.sh --no-relay [...]   everything but the media-relay bench
+#   RELAY_ARGS='-calls 100,400 -window 5s' bash bench/run.sh --relay-only
+#                                        flags for the relay bench (relaybench)
 #
-# Installs missing peers (sipp, kamailio + SQLite module, sqlite3) with apt,
+# Installs missing peers (sipp, kamailio + SQLite module, sqlite3,
+# rtpengine-daemon) with apt,
 # builds the Go driver (bench/cmd/regbench) and runs it. Figures go to stdout
 # (one "name value" line each) and to bench/out/results.txt; per-step numbers
 # to bench/out/steps.csv; server and sipp logs to bench/out/logs/.
@@ -20,15 +26,19 @@ set -euo pipefail
 
 RUN_REG=1
 RUN_CALLS=1
+RUN_RELAY=1
 REG_ARGS=()
 for a in "$@"; do
 	case "$a" in
-	--calls-only) RUN_REG=0 ;;
-	--no-calls) RUN_CALLS=0 ;;
+	--calls-only) RUN_REG=0 RUN_RELAY=0 ;;
+	--no-calls) RUN_CALLS=0 RUN_RELAY=0 ;;
+	--relay-only) RUN_REG=0 RUN_CALLS=0 ;;
+	--no-relay) RUN_RELAY=0 ;;
 	*) REG_ARGS+=("$a") ;;
 	esac
 done
 read -r -a CALL_ARGS_A <<<"${CALL_ARGS:-}"
+read -r -a RELAY_ARGS_A <<<"${RELAY_ARGS:-}"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -39,18 +49,35 @@ export KAOPU_BIN
 # ---- peers, idempotent ------------------------------------------------------
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
-command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
-have_pkg kamailio-sqlite-modules || missing+=(kamailio-sqlite-modules)
-command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+if [ "$RUN_REG" = 1 ] || [ "$RUN_CALLS" = 1 ]; then
+	command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+	command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
+	have_pkg kamailio-sqlite-modules || missing+=(kamailio-sqlite-modules)
+	command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+fi
+if [ "$RUN_RELAY" = 1 ]; then
+	command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
+fi
 if ((${#missing[@]})); then
 	echo "bench: installing ${missing[*]}" >&2
 	SUDO=()
 	[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
 	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	# policy-rc.d-less containers: the kamailio package may try to start its
-	# service; the bench never uses it (it runs its own, in the foreground).
-	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# The kamailio and rtpengine-daemon packages try to start their system
+	# services; the bench never uses them (it runs its own instances in the
+	# foreground, on its own ports). Where no policy-rc.d says otherwise,
+	# one is put in place for the install only, so that nothing starts.
+	POLICY=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# kaopu bench/run.sh: no service starts during this install\nexit 101\n' |
+			"${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+		"${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
+		POLICY=1
+	fi
+	irc=0
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || irc=$?
+	[ -z "$POLICY" ] || "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
+	[ "$irc" -eq 0 ] || exit "$irc"
 fi
 
 if [ ! -x "$KAOPU_BIN" ]; then
@@ -90,6 +117,9 @@ cleanup() {
 	for f in "$TMP"/calls/*.log; do
 		[ -f "$f" ] && cp -f "$f" "$OUT/logs/calls-$(basename "$f")" 2>/dev/null || true
 	done
+	for f in "$TMP"/relay/*.log; do
+		[ -f "$f" ] && cp -f "$f" "$OUT/logs/relay-$(basename "$f")" 2>/dev/null || true
+	done
 	if [ "${KEEP_TMP:-0}" = 1 ]; then
 		echo "bench: scratch dir kept: $TMP" >&2
 	else
@@ -103,11 +133,14 @@ trap 'exit 130' INT TERM
 if [ "$RUN_REG" = 1 ]; then
 	rm -rf "$OUT"
 else
-	# --calls-only keeps the registrar's figures; results.txt is appended to.
-	rm -f "$OUT/calls-steps.csv" "$OUT"/logs/sipp-calls-* "$OUT"/logs/calls-*
+	# --calls-only and --relay-only keep the other figures; results.txt is
+	# appended to.
+	[ "$RUN_CALLS" = 0 ] || rm -f "$OUT/calls-steps.csv" "$OUT"/logs/sipp-calls-* "$OUT"/logs/calls-*
+	[ "$RUN_RELAY" = 0 ] || rm -f "$OUT/relay-steps.csv" "$OUT"/logs/relay-*
 fi
 mkdir -p "$OUT/logs"
 go build -o "$TMP/regbench" ./bench/cmd/regbench
+[ "$RUN_RELAY" = 0 ] || go build -o "$TMP/relaybench" ./bench/cmd/relaybench
 rc=0
 if [ "$RUN_REG" = 1 ]; then
 	"$TMP/regbench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${REG_ARGS[@]+"${REG_ARGS[@]}"} &
@@ -122,5 +155,18 @@ if [ "$RUN_CALLS" = 1 ]; then
 	DRIVER=$!
 	wait "$DRIVER" || rc=$?
 	DRIVER=
+fi
+if [ "$RUN_RELAY" = 1 ]; then
+	# Media relay: RTP through N calls with no relay (baseline), through
+	# kaopu (calls over SIP) and through rtpengine (ng protocol); appends to
+	# results.txt, steps in relay-steps.csv.
+	"$TMP/relaybench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${RELAY_ARGS_A[@]+"${RELAY_ARGS_A[@]}"} &
+	DRIVER=$!
+	wait "$DRIVER" || rc=$?
+	DRIVER=
+	# The relay's own Go benchmark: allocations per relayed packet.
+	allocs=$(go test -run '^$' -bench '^BenchmarkRelay$' -benchtime 20000x ./internal/media 2>/dev/null |
+		awk '/^BenchmarkRelay/ { for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i }')
+	echo "relay.kaopu.go_bench_allocs_per_packet ${allocs:-n/a}" | tee -a "$OUT/results.txt"
 fi
 exit "$rc"

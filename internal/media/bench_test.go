@@ -77,7 +77,7 @@ func pump(b *testing.B, src, sink *net.UDPConn, dst netip.AddrPort) {
 
 // BenchmarkRelay forwards RTP through a real loopback bridge: one op is one
 // packet sent by a phone, relayed (parse, latch check, stats, send) and
-// received by the other phone. allocs/op covers the relay goroutines too.
+// received by the other phone. allocs/op covers the relay engine too.
 func BenchmarkRelay(b *testing.B) {
 	phoneA, phoneB := benchConn(b), benchConn(b)
 	pool := testPool(b, "127.77.30.1", 45000, 45003)
@@ -152,9 +152,9 @@ func BenchmarkPortPool(b *testing.B) {
 	}
 }
 
-// BenchmarkCallMemory keeps b.N bridged calls (two legs, four sockets, four
-// goroutines each) running and reports Go heap and stack bytes per call.
-// Run it with -benchtime=500x; kernel socket buffers are not counted.
+// BenchmarkCallMemory keeps b.N bridged calls (two legs, four sockets
+// each) running and reports Go heap and stack bytes per call. Run it with
+// -benchtime=500x; kernel socket buffers are not counted.
 func BenchmarkCallMemory(b *testing.B) {
 	pool := testPool(b, "127.77.33.1", 46000, 49999) // 1,000 calls
 	var ms runtime.MemStats

@@ -3,14 +3,15 @@ package media
 import (
 	"context"
 	"errors"
-	"net"
+	"net/netip"
 	"sync"
 )
 
 // Bridge joins two legs: what one leg's peer sends goes, untouched, to the
-// other leg's peer, RTP on the RTP sockets and RTCP on the RTCP sockets. It
-// runs one goroutine per socket (four per call), each with the leg's
-// preallocated buffer, and does not allocate per packet.
+// other leg's peer, RTP on the RTP sockets and RTCP on the RTCP sockets.
+// Its sockets are served by the pool's relay engine (see doc.go,
+// Performance): a bridge has no goroutine of its own, and the relay path
+// does not allocate per packet.
 type Bridge struct {
 	a, b *Leg
 
@@ -18,8 +19,13 @@ type Bridge struct {
 	started bool
 	closed  bool
 	stop    func() bool // unregisters the context watch
+	engines []*engine   // acquired at Start, released at Close
 
-	wg        sync.WaitGroup
+	// io is held while a datagram of this bridge is relayed, and to close
+	// its legs' sockets: no worker uses a socket after it is closed.
+	io   sync.Mutex
+	dead bool // under io: Close has begun
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -54,20 +60,56 @@ func (br *Bridge) Start(ctx context.Context) error {
 	case br.started:
 		return ErrStarted
 	}
-	br.started = true
+	if br.a.closed.Load() || br.b.closed.Load() {
+		return ErrClosed
+	}
 	br.a.start()
 	br.b.start()
-	br.wg.Add(4)
-	go br.relayRTP(br.a, br.b)
-	go br.relayRTP(br.b, br.a)
-	go br.relayRTCP(br.a, br.b)
-	go br.relayRTCP(br.b, br.a)
+	var added []func()
+	fail := func(err error) error {
+		for _, undo := range added {
+			undo()
+		}
+		br.a.ports.bridge.Store(nil)
+		br.b.ports.bridge.Store(nil)
+		br.releaseEngines()
+		return err
+	}
+	// Both legs' sockets go to one worker when the legs share a pool, so
+	// that two workers never wait for each other on br.io.
+	var last *worker
+	for _, l := range []*Leg{br.a, br.b} {
+		e := &l.ports.pool.eng
+		w := last
+		if w == nil || w.e != e {
+			var err error
+			if w, err = e.acquire(); err != nil {
+				return fail(err)
+			}
+			br.engines = append(br.engines, e)
+			last = w
+		}
+		l.ports.bridge.Store(br)
+		if err := w.add(l.ports); err != nil {
+			return fail(err)
+		}
+		added = append(added, func() { w.remove(l.ports) })
+	}
+	br.started = true
 	br.stop = context.AfterFunc(ctx, func() { br.Close() })
 	return nil
 }
 
-// Close stops relaying, closes both legs (their ports go back to the pool)
-// and waits for the relay goroutines to end. It is idempotent.
+func (br *Bridge) releaseEngines() {
+	for _, e := range br.engines {
+		e.release()
+	}
+	br.engines = nil
+}
+
+// Close stops relaying and closes both legs (their ports go back to the
+// pool). It is idempotent. Once it returns, no datagram of this bridge is
+// being relayed.
 func (br *Bridge) Close() error {
 	br.closeOnce.Do(func() {
 		br.mu.Lock()
@@ -77,8 +119,13 @@ func (br *Bridge) Close() error {
 		if stop != nil {
 			stop()
 		}
+		br.io.Lock()
+		br.dead = true
+		br.io.Unlock()
 		br.closeErr = errors.Join(ignoreClosed(br.a.Close()), ignoreClosed(br.b.Close()))
-		br.wg.Wait()
+		br.mu.Lock()
+		br.releaseEngines()
+		br.mu.Unlock()
 	})
 	return br.closeErr
 }
@@ -90,47 +137,29 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// relayRTP reads from's RTP socket until it is closed.
-func (br *Bridge) relayRTP(from, to *Leg) {
-	defer br.wg.Done()
-	conn, buf := from.ports.rtp, from.rtpBuf
-	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		if n == len(buf) {
-			from.c.invalid.Add(1) // possibly truncated
-			continue
-		}
-		st, pt, ok := from.acceptRTP(buf[:n], src, from.clock.Now())
-		if ok {
-			to.sendRTP(buf[:n], st, pt)
-		}
+// legs returns the leg that owns pp and the other one.
+func (br *Bridge) legs(pp *PortPair) (from, to *Leg) {
+	if br.a.ports == pp {
+		return br.a, br.b
 	}
+	return br.b, br.a
 }
 
-// relayRTCP reads from's RTCP socket until it is closed.
-func (br *Bridge) relayRTCP(from, to *Leg) {
-	defer br.wg.Done()
-	conn, buf := from.ports.rtcp, from.rtcpBuf
-	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+// handle relays one datagram received on from's RTP (or RTCP) socket.
+// Called with br.io held and the bridge alive.
+func (br *Bridge) handle(from, to *Leg, rtcp bool, b []byte, src netip.AddrPort) {
+	if len(b) >= bufSize {
+		from.c.invalid.Add(1) // possibly truncated
+		return
+	}
+	now := from.clock.Now()
+	if rtcp {
+		if from.acceptRTCP(b, src, now) && !to.ports.closed.Load() {
+			to.sendRTCP(b)
 		}
-		if n == len(buf) {
-			from.c.invalid.Add(1)
-			continue
-		}
-		if from.acceptRTCP(buf[:n], src, from.clock.Now()) {
-			to.sendRTCP(buf[:n])
-		}
+		return
+	}
+	if st, pt, ok := from.acceptRTP(b, src, now); ok && !to.ports.closed.Load() {
+		to.sendRTP(b, st, pt)
 	}
 }

@@ -93,10 +93,25 @@
 //
 // # Performance
 //
-// Each leg owns two 2 KiB receive buffers, and a bridge runs one goroutine
-// per socket that reads with ReadFromUDPAddrPort and writes with
-// WriteToUDPAddrPort: the relay path does not allocate (see
-// BenchmarkRelay). Signalled state (remote address, payload types, window)
-// is copy-on-write behind an atomic pointer; counters are atomics. RTCP
-// reports are parsed with pion/rtcp into reused structs.
+// A call has no goroutines of its own. While any bridge of a pool is
+// started, the pool's relay engine runs a few workers (GOMAXPROCS, or
+// PortPoolConfig.Workers), and each bridge's four sockets belong to one of
+// them. On Linux a worker is an epoll set of non-blocking sockets that the
+// Go runtime's poller does not watch; the epoll descriptor itself is
+// watched by the runtime, so an idle worker is a parked goroutine. Woken,
+// it takes up to 128 ready sockets per epoll_wait and relays one datagram
+// from each (recvfrom, checks, sendto: two system calls per packet, no
+// goroutine switch per packet), until none is ready. Buffers are the
+// worker's, not the leg's, so a call's relay state is a few hundred bytes
+// plus its sockets (BenchmarkCallMemory). The workers stop when the last
+// bridge closes. A bridge's io lock is held while one of its datagrams is
+// relayed and while its sockets close, so a socket is never used after
+// close, and an epoll event that names a pair since closed and handed out
+// again is recognised by the pair's generation and ignored. Elsewhere than
+// Linux each socket is read by a goroutine of its own.
+//
+// The relay path does not allocate (see BenchmarkRelay). Signalled state
+// (remote address, payload types, window) is copy-on-write behind an
+// atomic pointer; counters are atomics. RTCP reports are parsed with
+// pion/rtcp into reused structs.
 package media

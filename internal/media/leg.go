@@ -12,9 +12,9 @@ import (
 // address changes, it may latch to a source other than the SDP address.
 const DefaultLatchWindow = 5 * time.Second
 
-// bufSize is the receive buffer per socket. A datagram that fills it is
-// taken as truncated and dropped, so the largest relayed packet is one byte
-// less: more than any RTP over an Ethernet MTU.
+// bufSize is the relay's receive buffer (one per engine worker). A
+// datagram that fills it is taken as truncated and dropped, so the largest
+// relayed packet is one byte less: more than any RTP over an Ethernet MTU.
 const bufSize = 2048
 
 // Remote is what the peer's SDP says about its media.
@@ -68,11 +68,8 @@ type Leg struct {
 	bridged   atomic.Bool
 	closed    atomic.Bool
 
-	// Owned by the RTP reader.
-	rtpBuf []byte
-	rx     rxStats
-	// Owned by the RTCP reader.
-	rtcpBuf []byte
+	// Used by the relay under the bridge's io lock.
+	rx      rxStats
 	rtcpP   rtcpParser
 	rtcpRep RTCPReport
 
@@ -158,8 +155,6 @@ func NewLeg(ports *PortPair, cfg LegConfig) (*Leg, error) {
 		l.window = DefaultLatchWindow
 	}
 	l.epoch = l.clock.Now()
-	buf := make([]byte, 2*bufSize)
-	l.rtpBuf, l.rtcpBuf = buf[:bufSize:bufSize], buf[bufSize:]
 	l.state.Store(&legState{
 		remote: unmapAP(cfg.Remote.RTP),
 		rtcp:   unmapAP(cfg.Remote.RTCP),
@@ -291,7 +286,8 @@ func (l *Leg) rank(src netip.AddrPort, st *legState) uint8 {
 // acceptRTP applies the latching rules of doc.go to one datagram received
 // on the RTP socket and, if it is accepted, accounts it. It returns the
 // state it decided with and the packet's payload type. Called only by the
-// RTP reader; no allocation except when the latch moves.
+// relay, under the bridge's io lock; no allocation except when the latch
+// moves.
 func (l *Leg) acceptRTP(b []byte, src netip.AddrPort, now time.Time) (*legState, uint8, bool) {
 	st := l.state.Load()
 	h, ok := parseRTP(b)
@@ -333,8 +329,8 @@ func (l *Leg) acceptRTP(b []byte, src netip.AddrPort, now time.Time) (*legState,
 }
 
 // acceptRTCP applies the RTCP latching rules of doc.go to one datagram
-// received on the RTCP socket and keeps its SR/RR. Called only by the RTCP
-// reader.
+// received on the RTCP socket and keeps its SR/RR. Called only by the
+// relay, under the bridge's io lock.
 func (l *Leg) acceptRTCP(b []byte, src netip.AddrPort, now time.Time) bool {
 	if !validRTCP(b) {
 		l.c.invalid.Add(1)
@@ -392,7 +388,7 @@ func (l *Leg) rtcpDest(st *legState) netip.AddrPort {
 
 // sendRTP sends a packet that the other leg accepted (with payload type pt
 // under state from) to this leg's peer, if this leg negotiated the same
-// codec. Called by the other leg's RTP reader.
+// codec. Called by the relay with the other leg's packet.
 func (l *Leg) sendRTP(b []byte, from *legState, pt uint8) {
 	st := l.state.Load()
 	in, _ := from.pt.lookup(pt)
@@ -406,7 +402,7 @@ func (l *Leg) sendRTP(b []byte, from *legState, pt uint8) {
 		l.c.sendErrors.Add(1)
 		return
 	}
-	if _, err := l.ports.rtp.WriteToUDPAddrPort(b, dst); err != nil {
+	if err := l.ports.rtp.sendTo(b, dst); err != nil {
 		l.c.sendErrors.Add(1)
 		return
 	}
@@ -422,7 +418,7 @@ func (l *Leg) sendRTCP(b []byte) {
 		l.c.sendErrors.Add(1)
 		return
 	}
-	if _, err := l.ports.rtcp.WriteToUDPAddrPort(b, dst); err != nil {
+	if err := l.ports.rtcp.sendTo(b, dst); err != nil {
 		l.c.sendErrors.Add(1)
 		return
 	}

@@ -21,9 +21,13 @@ type PortPoolConfig struct {
 	// default 10000-20000). RTP takes the even ports and RTCP the next odd
 	// one (RFC 3550 §11), so 10000-20000 holds 5,000 pairs.
 	Low, High int
-	// Listen binds one UDP socket; nil means net.ListenUDP. Tests inject it
-	// to make the OS refuse chosen ports.
+	// Listen binds one UDP socket; nil means a socket made directly for the
+	// relay engine. Tests inject it to make the OS refuse chosen ports; the
+	// relay takes the socket over from the *net.UDPConn.
 	Listen func(laddr netip.AddrPort) (*net.UDPConn, error)
+	// Workers is how many relay workers (epoll loops) serve the pool's
+	// sockets while calls are up; 0 means GOMAXPROCS.
+	Workers int
 }
 
 // PortPool hands out RTP/RTCP socket pairs from a port range. It is safe for
@@ -35,7 +39,12 @@ type PortPool struct {
 	ip     netip.Addr
 	low    int
 	pairs  int
-	listen func(netip.AddrPort) (*net.UDPConn, error)
+	listen func(netip.AddrPort) (sock, error)
+	gen    atomic.Uint32
+	// slots[i] is pair i while it is handed out: the relay engine finds a
+	// socket's pair from its epoll event.
+	slots []atomic.Pointer[PortPair]
+	eng   engine
 
 	mu    sync.Mutex
 	queue []uint16 // ring of free pair indexes
@@ -54,30 +63,30 @@ func NewPortPool(cfg PortPoolConfig) (*PortPool, error) {
 		ip:     cfg.IP.Unmap(),
 		low:    low,
 		pairs:  (cfg.High - low + 1) / 2,
-		listen: cfg.Listen,
+		listen: listenSock,
 	}
-	if p.listen == nil {
-		p.listen = listenUDP
+	p.eng = engine{pool: p, n: cfg.Workers}
+	if cfg.Listen != nil {
+		p.listen = func(laddr netip.AddrPort) (sock, error) {
+			c, err := cfg.Listen(laddr)
+			if err != nil {
+				return sock{}, err
+			}
+			return sockFromConn(c)
+		}
 	}
 	probe, err := p.listen(netip.AddrPortFrom(p.ip, 0))
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot bind %s: %w", ErrPortRange, p.ip, err)
 	}
-	probe.Close()
+	probe.close()
+	p.slots = make([]atomic.Pointer[PortPair], p.pairs)
 	p.queue = make([]uint16, p.pairs)
 	for i := range p.queue {
 		p.queue[i] = uint16(i)
 	}
 	p.count = p.pairs
 	return p, nil
-}
-
-func listenUDP(laddr netip.AddrPort) (*net.UDPConn, error) {
-	network := "udp6"
-	if laddr.Addr().Is4() {
-		network = "udp4"
-	}
-	return net.ListenUDP(network, net.UDPAddrFromAddrPort(laddr))
 }
 
 // Size is the number of pairs in the range.
@@ -133,14 +142,16 @@ func (p *PortPool) bind(idx uint16) (*PortPair, error) {
 	}
 	rtcp, err := p.listen(netip.AddrPortFrom(p.ip, port+1))
 	if err != nil {
-		rtp.Close()
+		rtp.close()
 		return nil, err
 	}
-	return &PortPair{
-		pool: p, idx: idx, rtp: rtp, rtcp: rtcp,
+	pp := &PortPair{
+		pool: p, idx: idx, gen: p.gen.Add(1), rtp: rtp, rtcp: rtcp,
 		rtpAddr:  netip.AddrPortFrom(p.ip, port),
 		rtcpAddr: netip.AddrPortFrom(p.ip, port+1),
-	}, nil
+	}
+	p.slots[idx].Store(pp)
+	return pp, nil
 }
 
 func (p *PortPool) pop() (uint16, bool) {
@@ -168,11 +179,14 @@ func (p *PortPool) push(idx uint16) {
 type PortPair struct {
 	pool     *PortPool
 	idx      uint16
-	rtp      *net.UDPConn
-	rtcp     *net.UDPConn
+	gen      uint32 // tells this handing-out of slot idx from earlier ones
+	rtp      sock
+	rtcp     sock
 	rtpAddr  netip.AddrPort
 	rtcpAddr netip.AddrPort
 	closed   atomic.Bool
+	// bridge is set while a started bridge relays this pair's sockets.
+	bridge atomic.Pointer[Bridge]
 }
 
 // RTP is the local address of the RTP socket (for SDP m= and c=).
@@ -187,7 +201,13 @@ func (pp *PortPair) Close() error {
 	if !pp.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	err := errors.Join(pp.rtp.Close(), pp.rtcp.Close())
+	if br := pp.bridge.Load(); br != nil {
+		// No relay worker may be using the sockets while they close.
+		br.io.Lock()
+		defer br.io.Unlock()
+	}
+	pp.pool.slots[pp.idx].CompareAndSwap(pp, nil)
+	err := errors.Join(pp.rtp.close(), pp.rtcp.close())
 	pp.pool.push(pp.idx) // after the sockets are closed, so the next bind succeeds
 	return err
 }

@@ -161,7 +161,7 @@ func (s *seqState) expected() uint64 {
 }
 
 // rxStats is the receive side of one leg: loss and jitter of the peer's
-// stream. Only the leg's RTP reader touches it.
+// stream. Only the relay touches it, under the bridge's io lock.
 type rxStats struct {
 	started bool
 	ssrc    uint32
