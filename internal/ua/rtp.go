@@ -40,6 +40,14 @@ type Stats struct {
 	Lost       int // packets never received
 	Late       int // received after their playout time
 	Concealed  int // frames filled in by packet-loss concealment
+
+	// MediaStart is when the call's 20 ms media clock first ticked (zero
+	// before): the source's first frame was sent and the sink's first
+	// frame played then, and one frame each 20 ms after. So sample n of a
+	// WAVSink recording was played at MediaStart + n/rate (the sink gets
+	// silence until the jitter buffer starts playing), and sample n of a
+	// WAVSource was sent in the packet of MediaStart + (n/frame)*20 ms.
+	MediaStart time.Time
 }
 
 // stream is the RTP side of one call: a UDP socket, the encoder and
@@ -80,6 +88,7 @@ type stream struct {
 	dtmfStart uint32
 	lastEvTS  uint32
 	haveEv    bool
+	clock0    time.Time // the media clock's first tick
 
 	// receive statistics (RFC 3550 §A.3)
 	rxPackets, txPackets int
@@ -298,6 +307,9 @@ func (s *stream) tickLoop() {
 func (s *stream) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.clock0.IsZero() {
+		s.clock0 = now
+	}
 	frameTS := s.ag.codec.TimestampsPer(frameMs)
 	if s.sendDir && s.remote.IsValid() && !s.remote.Addr().IsUnspecified() {
 		if !s.sendEventLocked(frameTS) {
@@ -373,7 +385,8 @@ func (s *stream) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) {
 func (s *stream) stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Codec: s.ag.codec.Name, SRTP: s.srtpOut != nil, PacketsIn: s.rxPackets, PacketsOut: s.txPackets}
+	st := Stats{Codec: s.ag.codec.Name, SRTP: s.srtpOut != nil, PacketsIn: s.rxPackets, PacketsOut: s.txPackets,
+		MediaStart: s.clock0}
 	if s.remote.IsValid() {
 		st.Remote = s.remote.String()
 	}
