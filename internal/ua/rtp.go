@@ -47,6 +47,8 @@ type Stats struct {
 	// WAVSink recording was played at MediaStart + n/rate (the sink gets
 	// silence until the jitter buffer starts playing), and sample n of a
 	// WAVSource was sent in the packet of MediaStart + (n/frame)*20 ms.
+	// A late tick does the frames that were due; a stall of more than
+	// 200 ms is skipped, and the timeline shifts by what was skipped.
 	MediaStart time.Time
 }
 
@@ -89,6 +91,7 @@ type stream struct {
 	lastEvTS  uint32
 	haveEv    bool
 	clock0    time.Time // the media clock's first tick
+	frames    int64     // frames the clock has done since clock0
 
 	// receive statistics (RFC 3550 §A.3)
 	rxPackets, txPackets int
@@ -303,13 +306,34 @@ func (s *stream) tickLoop() {
 	}
 }
 
-// tick sends one frame (audio or a DTMF event) and plays one frame.
+// maxCatchUp is the most frames one late tick does (200 ms); a longer
+// stall (a suspended process) is skipped rather than sent in one burst.
+const maxCatchUp = 10
+
+// tick runs the media clock at now: it does every frame due since the
+// clock's first tick, normally one. A tick that comes late (the process was
+// not scheduled in time, and the ticker drops ticks for a slow receiver)
+// catches up, so that the source is read and the sink written in real
+// time, one frame per 20 ms from Stats.MediaStart.
 func (s *stream) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.clock0.IsZero() {
 		s.clock0 = now
 	}
+	const frame = frameMs * time.Millisecond
+	// Frames due by now, to the nearest: ticks come a little early or late.
+	due := 1 + int64((now.Sub(s.clock0)+frame/2)/frame)
+	if due-s.frames > maxCatchUp {
+		s.frames = due - maxCatchUp
+	}
+	for ; s.frames < due; s.frames++ {
+		s.frameLocked(s.clock0.Add(time.Duration(s.frames) * frame))
+	}
+}
+
+// frameLocked sends one frame (audio or a DTMF event) and plays one frame.
+func (s *stream) frameLocked(now time.Time) {
 	frameTS := s.ag.codec.TimestampsPer(frameMs)
 	if s.sendDir && s.remote.IsValid() && !s.remote.Addr().IsUnspecified() {
 		if !s.sendEventLocked(frameTS) {
