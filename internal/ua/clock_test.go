@@ -17,7 +17,8 @@ func (c *countSink) Close() error          { return nil }
 
 // TestMediaClockCatchesUp: the media clock does one frame per 20 ms from
 // its first tick; a late tick does the frames that were due, so a
-// recording keeps real time, and a stall of more than maxCatchUp frames is
+// recording keeps real time (after a pause that lets the reader take
+// the packets that came meanwhile), and a stall of more than maxCatchUp frames is
 // skipped, not played in one burst.
 func TestMediaClockCatchesUp(t *testing.T) {
 	sink := &countSink{}
@@ -28,20 +29,23 @@ func TestMediaClockCatchesUp(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	for _, c := range []struct {
-		at   time.Time
-		want int
+		at    time.Time
+		again bool // tick asks to be called again before catching up
+		want  int
 	}{
-		{t0, 1},
-		{ms(19), 2},      // a little early: frame 1 is due
-		{ms(43), 3},      // a little late
-		{ms(100), 6},     // the ticker dropped two ticks: frames 3, 4, 5
-		{ms(100), 6},     // nothing more due
-		{ms(10_000), 16}, // a 10 s stall: the last maxCatchUp frames only
-		{ms(10_020), 17}, // and on from there
+		{t0, false, 1},
+		{ms(19), false, 2},      // a little early: frame 1 is due
+		{ms(43), false, 3},      // a little late
+		{ms(100), true, 3},      // the ticker dropped two ticks: first a pause,
+		{ms(101), false, 6},     // then frames 3, 4, 5
+		{ms(101), false, 6},     // nothing more due
+		{ms(10_000), true, 6},   // a 10 s stall:
+		{ms(10_001), false, 16}, // the last maxCatchUp frames only
+		{ms(10_020), false, 17}, // and on from there
 	} {
-		s.tick(c.at)
-		if sink.frames != c.want {
-			t.Fatalf("at +%v: %d frames played, want %d", c.at.Sub(t0), sink.frames, c.want)
+		again := s.tick(c.at)
+		if again != c.again || sink.frames != c.want {
+			t.Fatalf("at +%v: again %v, %d frames played; want %v, %d", c.at.Sub(t0), again, sink.frames, c.again, c.want)
 		}
 	}
 	if st := s.stats(); !st.MediaStart.Equal(t0) {

@@ -92,6 +92,7 @@ type stream struct {
 	haveEv    bool
 	clock0    time.Time // the media clock's first tick
 	frames    int64     // frames the clock has done since clock0
+	behind    bool      // tick found frames due and asked to be called again
 
 	// receive statistics (RFC 3550 §A.3)
 	rxPackets, txPackets int
@@ -301,7 +302,16 @@ func (s *stream) tickLoop() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.tick(now)
+			for s.tick(now) {
+				// Behind: let the reader take the packets that came
+				// meanwhile before the frames they belong to are played.
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				now = time.Now()
+			}
 		}
 	}
 }
@@ -314,8 +324,11 @@ const maxCatchUp = 10
 // clock's first tick, normally one. A tick that comes late (the process was
 // not scheduled in time, and the ticker drops ticks for a slow receiver)
 // catches up, so that the source is read and the sink written in real
-// time, one frame per 20 ms from Stats.MediaStart.
-func (s *stream) tick(now time.Time) {
+// time, one frame per 20 ms from Stats.MediaStart. When more than one frame
+// is due it first returns true, asking to be called again a moment later:
+// the packets that arrived while this process was stalled are then in the
+// jitter buffer, rather than concealed as missing.
+func (s *stream) tick(now time.Time) (again bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.clock0.IsZero() {
@@ -324,12 +337,18 @@ func (s *stream) tick(now time.Time) {
 	const frame = frameMs * time.Millisecond
 	// Frames due by now, to the nearest: ticks come a little early or late.
 	due := 1 + int64((now.Sub(s.clock0)+frame/2)/frame)
+	if due-s.frames > 1 && !s.behind {
+		s.behind = true
+		return true
+	}
+	s.behind = false
 	if due-s.frames > maxCatchUp {
 		s.frames = due - maxCatchUp
 	}
 	for ; s.frames < due; s.frames++ {
 		s.frameLocked(s.clock0.Add(time.Duration(s.frames) * frame))
 	}
+	return false
 }
 
 // frameLocked sends one frame (audio or a DTMF event) and plays one frame.
