@@ -14,6 +14,12 @@
 #   bash bench/run.sh --no-relay [...]   everything but the media-relay bench
 #   RELAY_ARGS='-calls 100,400 -window 5s' bash bench/run.sh --relay-only
 #                                        flags for the relay bench (relaybench)
+#   bash bench/run.sh --phone-only       only the kaopu phone bench (issue 4:
+#                                        mouth-to-ear delay and CPU of a call);
+#                                        it also runs after a full run (not with
+#                                        --calls-only, --no-calls or --relay-only)
+#   PHONE_ARGS='-calls 2' bash bench/run.sh --phone-only
+#                                        flags for it (bench/cmd/phonebench)
 #
 # Installs missing peers (sipp, kamailio + SQLite module, sqlite3,
 # rtpengine-daemon) with apt,
@@ -23,6 +29,21 @@
 # Everything runs under a temp dir on 127.0.0.1; every process started is
 # stopped by its process id at the end, also on failure or Ctrl-C.
 set -euo pipefail
+
+# ---- kaopu phone (issue 4): its flags, taken out before the others ---------
+RUN_PHONE=1
+PHONE_ONLY=0
+_args=()
+for a in "$@"; do
+	case "$a" in
+	--phone-only) PHONE_ONLY=1 ;;
+	--calls-only | --no-calls | --relay-only) RUN_PHONE=0 && _args+=("$a") ;;
+	*) _args+=("$a") ;;
+	esac
+done
+set -- ${_args[@]+"${_args[@]}"}
+read -r -a PHONE_ARGS_A <<<"${PHONE_ARGS:-}"
+# -----------------------------------------------------------------------------
 
 RUN_REG=1
 RUN_CALLS=1
@@ -130,6 +151,30 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# ---- kaopu phone (issue 4) ----------------------------------------------------
+# Two `kaopu phone` processes in direct calls on 127.0.0.1: mouth-to-ear delay
+# and CPU per call. Appends to results.txt; per-call and per-event lines in
+# phone-calls.csv and phone-events.csv; the phones' logs in logs/phone-*.
+run_phone() {
+	local prc=0
+	mkdir -p "$OUT/logs"
+	rm -f "$OUT"/phone-*.csv "$OUT"/logs/phone-*
+	go build -o "$TMP/phonebench" ./bench/cmd/phonebench
+	"$TMP/phonebench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${PHONE_ARGS_A[@]+"${PHONE_ARGS_A[@]}"} &
+	DRIVER=$!
+	wait "$DRIVER" || prc=$?
+	DRIVER=
+	for f in "$TMP"/phone/*.log; do
+		[ -f "$f" ] && cp -f "$f" "$OUT/logs/phone-$(basename "$f")"
+	done
+	return "$prc"
+}
+if [ "$PHONE_ONLY" = 1 ]; then
+	run_phone
+	exit $?
+fi
+# -----------------------------------------------------------------------------
+
 if [ "$RUN_REG" = 1 ]; then
 	rm -rf "$OUT"
 else
@@ -168,5 +213,9 @@ if [ "$RUN_RELAY" = 1 ]; then
 	allocs=$(go test -run '^$' -bench '^BenchmarkRelay$' -benchtime 20000x ./internal/media 2>/dev/null |
 		awk '/^BenchmarkRelay/ { for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i }')
 	echo "relay.kaopu.go_bench_allocs_per_packet ${allocs:-n/a}" | tee -a "$OUT/results.txt"
+fi
+# kaopu phone (issue 4), after the other parts of a full run.
+if [ "$RUN_PHONE" = 1 ]; then
+	run_phone || rc=$?
 fi
 exit "$rc"

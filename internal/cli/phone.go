@@ -352,6 +352,15 @@ func statsLine(c *ua.Call) string {
 		c.State(), c.Peer(), orDash(st.Codec), st.SRTP, st.JitterMs, st.LossPct, st.PacketsIn, st.PacketsOut, st.Concealed)
 }
 
+// printMediaStart says when the call's media clock started: the --record
+// file's first sample was played then, and the --play file's first frame
+// sent (ua.Stats.MediaStart). Benchmarks use it to time what was heard.
+func (p *phone) printMediaStart(c *ua.Call) {
+	if t := c.Stats().MediaStart; !t.IsZero() {
+		p.out.printf("media started at %s\n", t.UTC().Format(time.RFC3339Nano))
+	}
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -450,6 +459,7 @@ func (p *phone) call(cfg ua.Config, target string) int {
 	last := p.follow(c, p.flags.duration)
 	<-last.Done()
 	p.out.printf("%s\n", statsLine(last))
+	p.printMediaStart(last)
 	return exitOK
 }
 
@@ -497,6 +507,7 @@ func (p *phone) answer(cfg ua.Config) int {
 		last := p.follow(c, p.flags.duration)
 		<-last.Done()
 		p.out.printf("%s\n", statsLine(last))
+		p.printMediaStart(last)
 		if !p.flags.auto || p.ctx.Err() != nil {
 			return exitOK
 		}

@@ -145,3 +145,35 @@ func TestPhoneNoSoundCard(t *testing.T) {
 		t.Errorf("call with --record: exit %d, want 1 with 486:\n%s", code, errOut)
 	}
 }
+
+// TestPhoneCallPrintsMediaStart: a scripted call ends by printing when its
+// media clock started, the time origin of its --record file.
+func TestPhoneCallPrintsMediaStart(t *testing.T) {
+	bob, err := ua.New(ua.Config{User: "bob", Listen: "127.0.0.1:0", Hooks: ua.Hooks{OnIncoming: func(c *ua.Call) {
+		go func() {
+			if c.Answer(t.Context(), ua.CallOptions{}) == nil {
+				time.Sleep(300 * time.Millisecond)
+				c.Hangup(t.Context())
+			}
+		}()
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	before := time.Now()
+	code, out, errOut := run(t, "", "phone", "call", "sip:bob@"+bob.LocalAddr().String(), "--listen", "127.0.0.1:0",
+		"--record", filepath.Join(t.TempDir(), "heard.wav"))
+	if code != 0 {
+		t.Fatalf("call: exit %d\n%s%s", code, out, errOut)
+	}
+	_, rest, ok := strings.Cut(out, "media started at ")
+	line, _, _ := strings.Cut(rest, "\n")
+	at, err := time.Parse(time.RFC3339Nano, line)
+	if !ok || err != nil || at.Before(before) || at.After(time.Now()) {
+		t.Errorf("media start %q (%v), want a time during the call:\n%s", line, err, out)
+	}
+}

@@ -40,6 +40,16 @@ type Stats struct {
 	Lost       int // packets never received
 	Late       int // received after their playout time
 	Concealed  int // frames filled in by packet-loss concealment
+
+	// MediaStart is when the call's 20 ms media clock first ticked (zero
+	// before): the source's first frame was sent and the sink's first
+	// frame played then, and one frame each 20 ms after. So sample n of a
+	// WAVSink recording was played at MediaStart + n/rate (the sink gets
+	// silence until the jitter buffer starts playing), and sample n of a
+	// WAVSource was sent in the packet of MediaStart + (n/frame)*20 ms.
+	// A late tick does the frames that were due; a stall of more than
+	// 200 ms is skipped, and the timeline shifts by what was skipped.
+	MediaStart time.Time
 }
 
 // stream is the RTP side of one call: a UDP socket, the encoder and
@@ -80,6 +90,9 @@ type stream struct {
 	dtmfStart uint32
 	lastEvTS  uint32
 	haveEv    bool
+	clock0    time.Time // the media clock's first tick
+	frames    int64     // frames the clock has done since clock0
+	behind    bool      // tick found frames due and asked to be called again
 
 	// receive statistics (RFC 3550 §A.3)
 	rxPackets, txPackets int
@@ -289,15 +302,57 @@ func (s *stream) tickLoop() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.tick(now)
+			for s.tick(now) {
+				// Behind: let the reader take the packets that came
+				// meanwhile before the frames they belong to are played.
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				now = time.Now()
+			}
 		}
 	}
 }
 
-// tick sends one frame (audio or a DTMF event) and plays one frame.
-func (s *stream) tick(now time.Time) {
+// maxCatchUp is the most frames one late tick does (200 ms); a longer
+// stall (a suspended process) is skipped rather than sent in one burst.
+const maxCatchUp = 10
+
+// tick runs the media clock at now: it does every frame due since the
+// clock's first tick, normally one. A tick that comes late (the process was
+// not scheduled in time, and the ticker drops ticks for a slow receiver)
+// catches up, so that the source is read and the sink written in real
+// time, one frame per 20 ms from Stats.MediaStart. When more than one frame
+// is due it first returns true, asking to be called again a moment later:
+// the packets that arrived while this process was stalled are then in the
+// jitter buffer, rather than concealed as missing.
+func (s *stream) tick(now time.Time) (again bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.clock0.IsZero() {
+		s.clock0 = now
+	}
+	const frame = frameMs * time.Millisecond
+	// Frames due by now, to the nearest: ticks come a little early or late.
+	due := 1 + int64((now.Sub(s.clock0)+frame/2)/frame)
+	if due-s.frames > 1 && !s.behind {
+		s.behind = true
+		return true
+	}
+	s.behind = false
+	if due-s.frames > maxCatchUp {
+		s.frames = due - maxCatchUp
+	}
+	for ; s.frames < due; s.frames++ {
+		s.frameLocked(s.clock0.Add(time.Duration(s.frames) * frame))
+	}
+	return false
+}
+
+// frameLocked sends one frame (audio or a DTMF event) and plays one frame.
+func (s *stream) frameLocked(now time.Time) {
 	frameTS := s.ag.codec.TimestampsPer(frameMs)
 	if s.sendDir && s.remote.IsValid() && !s.remote.Addr().IsUnspecified() {
 		if !s.sendEventLocked(frameTS) {
@@ -373,7 +428,8 @@ func (s *stream) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) {
 func (s *stream) stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Codec: s.ag.codec.Name, SRTP: s.srtpOut != nil, PacketsIn: s.rxPackets, PacketsOut: s.txPackets}
+	st := Stats{Codec: s.ag.codec.Name, SRTP: s.srtpOut != nil, PacketsIn: s.rxPackets, PacketsOut: s.txPackets,
+		MediaStart: s.clock0}
 	if s.remote.IsValid() {
 		st.Remote = s.remote.String()
 	}

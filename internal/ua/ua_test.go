@@ -356,3 +356,57 @@ func TestBlindTransfer(t *testing.T) {
 		t.Fatalf("replacement call %v", n)
 	}
 }
+
+// TestMediaStart: Stats.MediaStart is zero before the media clock ticks,
+// then the time of its first tick, and a recording holds one frame per
+// 20 ms from then on (silence included), so that its sample n was played
+// at MediaStart + n/rate.
+func TestMediaStart(t *testing.T) {
+	dir := t.TempDir()
+	aev, bev := newEvents(), newEvents()
+	alice := startAgent(t, "alice", Config{SRTP: SRTPOff, Codecs: []string{"PCMU"}}, aev)
+	bob := startAgent(t, "bob", Config{SRTP: SRTPOff}, bev)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call, err := alice.Dial(ctx, "sip:bob@"+bob.LocalAddr().String(), CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := incoming(t, bev)
+	if !in.Stats().MediaStart.IsZero() {
+		t.Error("MediaStart set before the call was answered")
+	}
+	rec := filepath.Join(dir, "bob.wav")
+	before := time.Now()
+	if err := in.Answer(ctx, CallOptions{Sink: &WAVSink{Path: rec}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitAnswer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	start := in.Stats().MediaStart
+	if start.Before(before) || start.After(before.Add(500*time.Millisecond)) {
+		t.Fatalf("callee MediaStart %v, answered at %v", start, before)
+	}
+	if cs := call.Stats().MediaStart; cs.IsZero() || cs.Before(before) {
+		t.Errorf("caller MediaStart %v, answered after %v", cs, before)
+	}
+	if err := in.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	f, err := os.Open(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pcm, rate, err := ReadWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := time.Duration(len(pcm)) * time.Second / time.Duration(rate)
+	if want := end.Sub(start); got > want+frameMs*time.Millisecond || got < want-100*time.Millisecond {
+		t.Errorf("recording holds %v, the media clock ran %v", got, want)
+	}
+}
