@@ -314,6 +314,9 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	up = true
+	// The caller has ACKed our 2xx, so it will not retransmit its INVITE:
+	// the transaction need not wait out Timer L (32 s) holding both.
+	tx.Terminate()
 	m.supervise(c)
 }
 

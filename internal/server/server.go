@@ -87,10 +87,14 @@ func configureSipgo(log *slog.Logger) {
 		// Kamailio's tm wait timer, wait 5 s: a peer retransmits only while
 		// our answer has not reached it, so only after 5 s of lost answers
 		// does a straggler arrive, to get 481 or be dropped as stray.
-		// Timers L and M keep 64*T1: an answered INVITE's transactions
-		// carry the 2xx retransmissions and their ACKs (RFC 6026).
+		// Timer L keeps 64*T1: our 2xx is retransmitted through the
+		// INVITE server transaction until the ACK comes (RFC 6026); the
+		// call manager ends the transaction once it has. Timer M, for
+		// re-ACKing the callee's retransmitted 2xx, waits 5 s: our ACK has
+		// been sent 4 times over by then if the 2xx kept coming.
 		sip.Timer_D = linger
 		sip.Timer_J = linger
+		sip.Timer_M = linger
 	})
 }
 
