@@ -456,42 +456,6 @@ func TestCallMediaAnchored(t *testing.T) {
 	}
 }
 
-// callerScenario writes a variant of uac_auth.xml: the part from `from`
-// (inclusive) to the end is replaced by tail.
-func callerScenario(t *testing.T, name, from, tail string) string {
-	t.Helper()
-	b, err := os.ReadFile(harness.Scenario(t, "uac_auth.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, from)
-	if i < 0 {
-		t.Fatalf("uac_auth.xml has no %q", from)
-	}
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(s[:i]+tail), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// byeFromServer ends a caller scenario after the ACK: it waits for the
-// server's BYE and answers it.
-const byeFromServer = `<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-`
-
 // TestCallCancelAndTimers: the caller cancels while it rings (CANCELLED),
 // nobody answers within calls.no_answer_timeout (480, NO ANSWER), the
 // callee hangs up (its BYE reaches the caller), and a call with no media
@@ -505,33 +469,7 @@ func TestCallCancelAndTimers(t *testing.T) {
 		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_ring_until_cancel.xml"))
 		// After the 180: CANCEL with the INVITE's branch (the INVITE is 3
 		// messages back), 200 for it, 487, and the ACK (6 back).
-		path := callerScenario(t, "uac_cancel.xml", `<recv response="180" optional="true"/>`, `<recv response="180"/>
-  <send><![CDATA[
-CANCEL sip:[service]@kaopu.test SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3];rport
-From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@kaopu.test>
-Call-ID: [call_id]
-CSeq: 2 CANCEL
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  <recv response="487"/>
-  <send><![CDATA[
-ACK sip:[service]@kaopu.test SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-6];rport
-From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@kaopu.test>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-</scenario>
-`)
+		path := harness.Scenario(t, "uac_cancel.xml")
 		if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
 			t.Fatalf("caller: exit %d\n%s", r.ExitCode, r.Errors)
 		}
@@ -564,7 +502,7 @@ Content-Length: 0
 	t.Run("callee hangs up", func(t *testing.T) {
 		port := f.registerCallee(t)
 		wait := callee(t, port, "-sf", harness.Scenario(t, "uas_hangup.xml"))
-		path := callerScenario(t, "uac_wait_bye.xml", `<pause milliseconds="1000"/>`, byeFromServer)
+		path := harness.Scenario(t, "uac_wait_bye.xml")
 		if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
 			t.Fatalf("caller did not get the callee's BYE: exit %d\n%s", r.ExitCode, r.Errors)
 		}
@@ -582,7 +520,7 @@ Content-Length: 0
 	t.Run("no media", func(t *testing.T) {
 		port := f.registerCallee(t)
 		wait := callee(t, port, "-sn", "uas")
-		path := callerScenario(t, "uac_silent.xml", `<pause milliseconds="1000"/>`, byeFromServer)
+		path := harness.Scenario(t, "uac_silent.xml")
 		if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
 			t.Fatalf("caller was not hung up for lack of media: exit %d\n%s", r.ExitCode, r.Errors)
 		}
@@ -603,61 +541,7 @@ func TestCallHold(t *testing.T) {
 	srv := f.srv
 	port := f.registerCallee(t)
 	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_reinvite.xml"))
-	path := callerScenario(t, "uac_hold.xml", `<pause milliseconds="1000"/>`, `<send retrans="500"><![CDATA[
-INVITE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@kaopu.test>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 3 INVITE
-Contact: <sip:caller@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-a=sendonly
-
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="200">
-    <action>
-      <ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/>
-      <ereg regexp="m=audio 31[0-9][0-9][0-9] " search_in="body" check_it="true" assign_to="relayport"/>
-      <log message="hold answer: [$held] [$relayport]"/>
-    </action>
-  </recv>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@kaopu.test>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 3 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@kaopu.test>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 4 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-`)
+	path := harness.Scenario(t, "uac_hold.xml")
 	if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
 		t.Fatalf("caller: exit %d (hold re-INVITE not answered recvonly through the relay?)\n%s", r.ExitCode, r.Errors)
 	}
@@ -733,49 +617,7 @@ func TestCallHoldByCallee(t *testing.T) {
 	port := f.registerCallee(t)
 	wait := callee(t, port, "-sf", harness.Scenario(t, "uas_hold_caller.xml"))
 	// The caller answers the re-INVITE recvonly, ACK arrives, then it hangs up.
-	path := callerScenario(t, "uac_held.xml", `<pause milliseconds="1000"/>`, `<recv request="INVITE">
-    <action>
-      <ereg regexp="a=sendonly" search_in="body" check_it="true" assign_to="hold"/>
-      <ereg regexp="m=audio 31[0-9][0-9][0-9] " search_in="body" check_it="true" assign_to="relayport"/>
-      <log message="held by callee: [$hold] [$relayport]"/>
-    </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:caller@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-a=recvonly
-
-]]></send>
-  <recv request="ACK"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: "Caller" <sip:[caller]@kaopu.test>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@kaopu.test>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 3 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-`)
+	path := harness.Scenario(t, "uac_held.xml")
 	if r := f.caller(t, path, "bob"); r.ExitCode != 0 {
 		t.Fatalf("caller: exit %d (callee's hold not relayed to it?)\n%s", r.ExitCode, r.Errors)
 	}
