@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kaopu/kaopu/bench/internal/sysstat"
+
 	"github.com/kaopu/kaopu/internal/media/codec"
 	"github.com/kaopu/kaopu/internal/ua"
 )
@@ -74,7 +76,7 @@ func main() {
 		log.Fatalf("-cpu-from + -cpu-window must end 2 s before -duration")
 	}
 	b.pidFile = filepath.Join(b.tmp, "pids")
-	b.hz = clockTicks()
+	b.hz = sysstat.ClockTicks()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-sig; close(b.stop) }()

@@ -147,14 +147,3 @@ func machineTicks() (busy, total int64, err error) {
 	}
 	return parseMachineStat(b)
 }
-
-// clockTicks is sysconf(_SC_CLK_TCK), the unit of /proc's CPU times.
-func clockTicks() float64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if err == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && v > 0 {
-			return float64(v)
-		}
-	}
-	return 100
-}

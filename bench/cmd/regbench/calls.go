@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kaopu/kaopu/bench/internal/sysstat"
 )
 
 func init() {
@@ -116,7 +118,7 @@ func (c *callBench) run(ctx context.Context) int {
 	}
 	// run.sh's backstop reads ROOT/pids.
 	b.procs.pidFile = filepath.Join(c.root, "pids")
-	b.hz = clockTicks()
+	b.hz = sysstat.ClockTicks()
 	if c.resFile, err = os.OpenFile(filepath.Join(b.out, "results.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
 		log.Print(err)
 		return 1
@@ -391,8 +393,8 @@ func (c *callBench) step(ctx context.Context, s server, rate, try int) (callStep
 	r := callStep{rate: rate, calls: rate * c.stepSecs, goroutines: -1}
 	p := s.process()
 	cpu0, _ := groupCPU(p.pid())
-	drops0 := udpDrops()
-	busy0, total0 := machineCPU()
+	drops0 := sysstat.UDPDrops()
+	busy0, total0 := sysstat.MachineCPU()
 	t0 := time.Now()
 	sctx, cancelSample := context.WithCancel(ctx)
 	sampled := make(chan struct{})
@@ -417,8 +419,8 @@ func (c *callBench) step(ctx context.Context, s server, rate, try int) (callStep
 	<-sampled
 	wall := time.Since(t0).Seconds()
 	cpu1, _ := groupCPU(p.pid())
-	r.udpDrops = udpDrops() - drops0
-	busy1, total1 := machineCPU()
+	r.udpDrops = sysstat.UDPDrops() - drops0
+	busy1, total1 := sysstat.MachineCPU()
 	r.sippStats = st
 	if sp != nil {
 		r.sippCPUPct = 100 * sp.cpuTime().Seconds() / wall

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kaopu/kaopu/bench/internal/sysstat"
 )
 
 type bench struct {
@@ -110,7 +112,7 @@ func (b *bench) run(ctx context.Context) int {
 		return 1
 	}
 	b.procs.pidFile = filepath.Join(b.tmp, "pids")
-	b.hz = clockTicks()
+	b.hz = sysstat.ClockTicks()
 	var err error
 	if b.res, err = newResults(filepath.Join(b.out, "results.txt")); err != nil {
 		log.Print(err)
@@ -242,13 +244,13 @@ func (b *bench) sizeTag() string {
 func (b *bench) waitQuiet(ctx context.Context) {
 	deadline := time.Now().Add(b.quietWait)
 	for first := true; ; first = false {
-		busy0, total0 := machineCPU()
+		busy0, total0 := sysstat.MachineCPU()
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(2 * time.Second):
 		}
-		busy1, total1 := machineCPU()
+		busy1, total1 := sysstat.MachineCPU()
 		pct := 0.0
 		if total1 > total0 {
 			pct = 100 * float64(busy1-busy0) / float64(total1-total0)
@@ -384,14 +386,14 @@ func (b *bench) step(ctx context.Context, s server, rate, try int) (stepResult, 
 	r := stepResult{rate: rate, calls: rate * b.stepSecs, goroutines: -1}
 	p := s.process()
 	cpu0, _ := groupCPU(p.pid())
-	drops0 := udpDrops()
-	busy0, total0 := machineCPU()
+	drops0 := sysstat.UDPDrops()
+	busy0, total0 := sysstat.MachineCPU()
 	t0 := time.Now()
 	st, sp, err := b.runSipp(ctx, fmt.Sprintf("%s-%d-%d", s.name(), rate, try), s.target(), rate, b.stepSecs)
 	wall := time.Since(t0).Seconds()
 	cpu1, _ := groupCPU(p.pid())
-	r.udpDrops = udpDrops() - drops0
-	busy1, total1 := machineCPU()
+	r.udpDrops = sysstat.UDPDrops() - drops0
+	busy1, total1 := sysstat.MachineCPU()
 	r.sippStats = st
 	if sp != nil {
 		r.sippExitCode = sp.exitCode()

@@ -136,17 +136,6 @@ func (p *proc) cpuTime() time.Duration {
 	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
 }
 
-// clockTicks is sysconf(_SC_CLK_TCK), the unit of utime/stime in /proc.
-func clockTicks() float64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if err == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && v > 0 {
-			return float64(v)
-		}
-	}
-	return 100
-}
-
 // groupCPU sums utime+stime (in clock ticks) of every live process whose
 // process group is pgid (the server and, for Kamailio, its workers).
 func groupCPU(pgid int) (ticks int64, n int) {
@@ -264,58 +253,6 @@ func (pp *ports) get() (int, error) {
 		return port, nil
 	}
 	return 0, errors.New("no free loopback port")
-}
-
-// udpDrops returns the kernel's UDP receive-buffer drop counter
-// (RcvbufErrors in /proc/net/snmp): datagrams lost because a socket's
-// receive queue was full, on any socket of the machine.
-func udpDrops() int64 {
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		return 0
-	}
-	var names []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "Udp: ") {
-			continue
-		}
-		f := strings.Fields(line)[1:]
-		if names == nil {
-			names = f
-			continue
-		}
-		for i, n := range names {
-			if n == "RcvbufErrors" && i < len(f) {
-				v, _ := strconv.ParseInt(f[i], 10, 64)
-				return v
-			}
-		}
-	}
-	return 0
-}
-
-// machineCPU returns busy and total jiffies of all CPUs from /proc/stat.
-func machineCPU() (busy, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i >= 8 { // guest, guest_nice are already in user
-			break
-		}
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total
 }
 
 // dirSizes lists the files of dir with their sizes in MB, for the log.

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kaopu/kaopu/bench/internal/sysstat"
 )
 
 // run holds the settings and shared state of one relaybench run.
@@ -158,7 +160,7 @@ func (r *run) run(ctx context.Context) int {
 		return 1
 	}
 	r.procs.pidFile = filepath.Join(root, "pids") // bench/run.sh's backstop
-	r.hz = clockTicks()
+	r.hz = sysstat.ClockTicks()
 	for _, pr := range []string{r.rtpPorts, r.rtpePorts} {
 		lo, hi, err := parseRange(pr)
 		if err != nil {
@@ -302,14 +304,14 @@ func (r *run) waitQuiet(ctx context.Context) { r.waitQuietFor(ctx, r.quietWait) 
 func (r *run) waitQuietFor(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for first := true; ; first = false {
-		b0, t0 := machineCPU()
+		b0, t0 := sysstat.MachineCPU()
 		o0 := r.ownCPU()
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(2 * time.Second):
 		}
-		b1, t1 := machineCPU()
+		b1, t1 := sysstat.MachineCPU()
 		o1 := r.ownCPU()
 		pct := 0.0
 		if t1 > t0 {
@@ -634,8 +636,8 @@ func (r *run) step(ctx context.Context, t target, g *gen, tr *targetResult, n, t
 	m0 := g.snapshot()
 	g.record(true)
 	cpu0, self0 := groupCPU(pid), selfCPU()
-	b0, tot0 := machineCPU()
-	d0 := udpDrops()
+	b0, tot0 := sysstat.MachineCPU()
+	d0 := sysstat.UDPDrops()
 	t0 := time.Now()
 	select {
 	case <-ctx.Done():
@@ -645,8 +647,8 @@ func (r *run) step(ctx context.Context, t target, g *gen, tr *targetResult, n, t
 	samples := g.record(false)
 	wall := time.Since(t0).Seconds()
 	cpu1, self1 := groupCPU(pid), selfCPU()
-	b1, tot1 := machineCPU()
-	s.udpDrops = udpDrops() - d0
+	b1, tot1 := sysstat.MachineCPU()
+	s.udpDrops = sysstat.UDPDrops() - d0
 	prof.Wait()
 	if k, ok := t.(*kaopu); ok && r.pprof && n == r.profileCalls && try == 1 {
 		// After the window's readings: the forced GC must not touch them.

@@ -112,17 +112,6 @@ func (ps *procs) stopAll() {
 	}
 }
 
-// clockTicks is sysconf(_SC_CLK_TCK), the unit of utime/stime in /proc.
-func clockTicks() float64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if err == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && v > 0 {
-			return float64(v)
-		}
-	}
-	return 100
-}
-
 // parseStatCPU returns utime+stime (clock ticks) and the process group
 // from the text of /proc/PID/stat. The command name may hold spaces and
 // parentheses, so fields are counted from the last ')'.
@@ -193,53 +182,6 @@ func rssKB(pid int) int64 {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				v, _ := strconv.ParseInt(f[0], 10, 64)
-				return v
-			}
-		}
-	}
-	return 0
-}
-
-// machineCPU returns busy and total jiffies of all CPUs from /proc/stat.
-func machineCPU() (busy, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
-		n, _ := strconv.ParseInt(v, 10, 64)
-		total += n
-		if i != 3 && i != 4 {
-			busy += n
-		}
-	}
-	return busy, total
-}
-
-// udpDrops is the kernel's UDP RcvbufErrors counter (whole machine).
-func udpDrops() int64 {
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		return 0
-	}
-	var names []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "Udp: ") {
-			continue
-		}
-		f := strings.Fields(line)[1:]
-		if names == nil {
-			names = f
-			continue
-		}
-		for i, n := range names {
-			if n == "RcvbufErrors" && i < len(f) {
-				v, _ := strconv.ParseInt(f[i], 10, 64)
 				return v
 			}
 		}
