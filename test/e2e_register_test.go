@@ -969,3 +969,17 @@ func TestRateLimitAndFloodBan(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScannerOverTCPBanned: the same over TCP: no answer, and the source is
+// banned for UDP too.
+func TestScannerOverTCPBanned(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: "security:\n  ban_time: 60s\n"})
+	requireOptions200(t, srv, harness.Dial(t, "tcp", srv.SIPAddr()))
+	c := harness.Dial(t, "tcp", srv.SIPAddr())
+	if res, err := c.Do(optionsRequest(c).Set("User-Agent", "sipcli/v1.8"), time.Second); err == nil {
+		t.Fatalf("a scanner's OPTIONS over TCP got %v, want no answer", res.Status())
+	}
+	if got := banProbe(t, srv, time.Second); got != "dropped" {
+		t.Fatalf("after a scanner's request over TCP, a UDP OPTIONS from the same address got %q, want it dropped", got)
+	}
+}

@@ -246,15 +246,15 @@ func (s *Server) wrap(h sipx.Handler) sipgo.RequestHandler {
 // refused drops a request from a scanner, or over its source's rate limit
 // on TCP/TLS (the UDP edge has checked both already).
 func (s *Server) refused(req *sip.Request) bool {
+	if strings.EqualFold(req.Transport(), "UDP") {
+		return false // the UDP edge has checked both
+	}
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
 		return false
 	}
 	ip := src.Addr().Unmap()
-	if !strings.EqualFold(req.Transport(), "UDP") && s.gate.Limited(ip) {
-		return true
-	}
-	return s.gate.Scanned(req, ip)
+	return s.gate.Limited(ip) || s.gate.Scanned(req, ip)
 }
 
 // validated runs a transaction handler only for requests that pass the
