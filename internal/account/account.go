@@ -61,6 +61,7 @@ type Entry struct {
 	User   string // canonical user name (the address of record)
 	md5    [16]byte
 	sha256 [32]byte
+	policy *store.Policy // nil: the server's settings
 }
 
 func newEntry(user, md5hex, shahex string) Entry {
@@ -152,9 +153,17 @@ func (d *Directory) reload(ctx context.Context, force bool) error {
 		if u.Realm != d.realm {
 			stale++
 		}
-		m[u.Name] = newEntry(u.Name, u.HA1MD5, u.HA1SHA256)
+		var p *store.Policy
+		if !u.Policy.IsZero() {
+			p = &u.Policy
+		}
+		e := newEntry(u.Name, u.HA1MD5, u.HA1SHA256)
+		e.policy = p
+		m[u.Name] = e
 		if u.Ext != "" {
-			m[u.Ext] = newEntry(u.Name, u.ExtHA1MD5, u.ExtHA1SHA256)
+			e := newEntry(u.Name, u.ExtHA1MD5, u.ExtHA1SHA256)
+			e.policy = p
+			m[u.Ext] = e
 		}
 		return nil
 	})
@@ -180,4 +189,39 @@ func (d *Directory) HA1(login string, alg string) (user, ha1 string, ok bool) {
 		return e.User, hex.EncodeToString(e.sha256[:]), true
 	}
 	return e.User, hex.EncodeToString(e.md5[:]), true
+}
+
+// ErrBadPolicy is a user policy value kaopu does not know.
+var ErrBadPolicy = errors.New("bad user policy")
+
+// CheckPolicy validates a user's policy.
+func CheckPolicy(p store.Policy) error {
+	switch p.MediaEncryption {
+	case "", "optional", "required":
+	default:
+		return fmt.Errorf("%w: media encryption %q: want optional or required", ErrBadPolicy, p.MediaEncryption)
+	}
+	switch p.Signalling {
+	case "", "any", "tls_required":
+	default:
+		return fmt.Errorf("%w: signalling %q: want any or tls_required", ErrBadPolicy, p.Signalling)
+	}
+	for _, c := range p.Allow {
+		if c != store.ClassInternational && c != store.ClassPremium {
+			return fmt.Errorf("%w: destination class %q: want %s or %s", ErrBadPolicy, c, store.ClassInternational, store.ClassPremium)
+		}
+	}
+	if p.MaxConcurrent < -1 || p.MaxPerMinute < -1 {
+		return fmt.Errorf("%w: call caps are -1 (none), 0 (the server's) or a positive number", ErrBadPolicy)
+	}
+	return nil
+}
+
+// Policy returns the policy of a user (by user name); zero when the user
+// is unknown or follows the server's settings.
+func (d *Directory) Policy(user string) store.Policy {
+	if e, ok := d.Lookup(user); ok && e.policy != nil {
+		return *e.policy
+	}
+	return store.Policy{}
 }

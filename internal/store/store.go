@@ -22,6 +22,39 @@ type User struct {
 	// HA1 values for username Ext, so phones may log in with the extension.
 	ExtHA1MD5, ExtHA1SHA256 string
 	Created                 time.Time
+	Policy                  Policy
+}
+
+// Policy is what one user may do. Zero fields follow the server's settings.
+type Policy struct {
+	MediaEncryption string   // "", "optional" or "required" (SRTP)
+	Signalling      string   // "", "any" or "tls_required"
+	Allow           []string // destination classes permitted: "international", "premium"
+	// Fraud caps: 0 follows the server's calls.max_concurrent and
+	// calls.max_per_minute, -1 is no cap.
+	MaxConcurrent, MaxPerMinute int
+}
+
+// Destination classes a user needs permission for.
+const (
+	ClassInternational = "international"
+	ClassPremium       = "premium"
+)
+
+// IsZero reports whether p follows the server's settings in everything.
+func (p Policy) IsZero() bool {
+	return p.MediaEncryption == "" && p.Signalling == "" && len(p.Allow) == 0 &&
+		p.MaxConcurrent == 0 && p.MaxPerMinute == 0
+}
+
+// Allows reports whether the user may call destinations of class.
+func (p Policy) Allows(class string) bool {
+	for _, c := range p.Allow {
+		if c == class {
+			return true
+		}
+	}
+	return false
 }
 
 // Binding is one registered contact of an address of record (RFC 3261 §10).
@@ -70,6 +103,29 @@ type Bindings interface {
 	DeleteExpiredBindings(ctx context.Context, now time.Time) (int64, error)
 }
 
+// Ban is a source address refused until a time (brute force, flood, scanner).
+type Ban struct {
+	Addr     string // IP address
+	Until    time.Time
+	Reason   string
+	Offences int // bans of this source so far; each lasts longer
+	Created  time.Time
+}
+
+// Bans is persisted ban state, shared by the server and `kaopu ban`.
+type Bans interface {
+	// PutBan inserts or replaces the ban of b.Addr.
+	PutBan(ctx context.Context, b Ban) error
+	// DeleteBan lifts a ban; ErrNotFound when there is none.
+	DeleteBan(ctx context.Context, addr string) error
+	// ListBans returns every row, expired ones too, ordered by address.
+	ListBans(ctx context.Context) ([]Ban, error)
+	// DeleteExpiredBans drops rows whose ban ended before.
+	DeleteExpiredBans(ctx context.Context, before time.Time) (int64, error)
+	// BansVersion changes whenever any ban row changes, in any process.
+	BansVersion(ctx context.Context) (int64, error)
+}
+
 // Settings is a small key/value table for server-wide state.
 type Settings interface {
 	GetSetting(ctx context.Context, key string) (string, error)
@@ -81,6 +137,7 @@ type Store interface {
 	Users
 	Bindings
 	Settings
+	Bans
 	CDRs
 	Close() error
 }

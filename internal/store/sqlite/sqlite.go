@@ -127,18 +127,22 @@ func (s *Store) AddUser(ctx context.Context, u store.User) error {
 	if n > 0 {
 		return fmt.Errorf("user %s / extension %s: %w", u.Name, u.Ext, store.ErrExists)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (name, ext, realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, u.Name, nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256, u.Created.Unix())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO users (name, ext, realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix,
+		media_encryption, signalling, allow, max_concurrent, max_per_minute)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, u.Name, nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256, u.Created.Unix(),
+		u.Policy.MediaEncryption, u.Policy.Signalling, strings.Join(u.Policy.Allow, ","), u.Policy.MaxConcurrent, u.Policy.MaxPerMinute)
 	if isUnique(err) {
 		return fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
 	}
 	return err
 }
 
-// UpdateUser replaces a user's extension, realm and HA1 values.
+// UpdateUser replaces a user's extension, realm, HA1 values and policy.
 func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET ext = ?, realm = ?, ha1_md5 = ?, ha1_sha256 = ?, ext_ha1_md5 = ?, ext_ha1_sha256 = ? WHERE name = ?`,
-		nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256, u.Name)
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET ext = ?, realm = ?, ha1_md5 = ?, ha1_sha256 = ?, ext_ha1_md5 = ?, ext_ha1_sha256 = ?,
+		media_encryption = ?, signalling = ?, allow = ?, max_concurrent = ?, max_per_minute = ? WHERE name = ?`,
+		nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256,
+		u.Policy.MediaEncryption, u.Policy.Signalling, strings.Join(u.Policy.Allow, ","), u.Policy.MaxConcurrent, u.Policy.MaxPerMinute, u.Name)
 	if isUnique(err) {
 		return fmt.Errorf("extension %s: %w", u.Ext, store.ErrExists)
 	}
@@ -171,15 +175,22 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	return tx.Commit()
 }
 
-const userCols = `name, COALESCE(ext, ''), realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix`
+const userCols = `name, COALESCE(ext, ''), realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix,
+	media_encryption, signalling, allow, max_concurrent, max_per_minute`
 
 type scanner interface{ Scan(...any) error }
 
 func scanUser(r scanner) (store.User, error) {
 	var u store.User
 	var created int64
-	err := r.Scan(&u.Name, &u.Ext, &u.Realm, &u.HA1MD5, &u.HA1SHA256, &u.ExtHA1MD5, &u.ExtHA1SHA256, &created)
+	var allow string
+	p := &u.Policy
+	err := r.Scan(&u.Name, &u.Ext, &u.Realm, &u.HA1MD5, &u.HA1SHA256, &u.ExtHA1MD5, &u.ExtHA1SHA256, &created,
+		&p.MediaEncryption, &p.Signalling, &allow, &p.MaxConcurrent, &p.MaxPerMinute)
 	u.Created = time.Unix(created, 0)
+	if allow != "" {
+		p.Allow = strings.Split(allow, ",")
+	}
 	return u, err
 }
 
@@ -243,14 +254,16 @@ func (s *Store) AddUsers(ctx context.Context, us []store.User) error {
 		return err
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO users (name, ext, realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO users (name, ext, realm, ha1_md5, ha1_sha256, ext_ha1_md5, ext_ha1_sha256, created_unix,
+		media_encryption, signalling, allow, max_concurrent, max_per_minute)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	for _, u := range us {
-		if _, err := st.ExecContext(ctx, u.Name, nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256, u.Created.Unix()); err != nil {
+		if _, err := st.ExecContext(ctx, u.Name, nullable(u.Ext), u.Realm, u.HA1MD5, u.HA1SHA256, u.ExtHA1MD5, u.ExtHA1SHA256, u.Created.Unix(),
+			u.Policy.MediaEncryption, u.Policy.Signalling, strings.Join(u.Policy.Allow, ","), u.Policy.MaxConcurrent, u.Policy.MaxPerMinute); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
 			}
@@ -344,4 +357,60 @@ func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
 func (s *Store) PutSetting(ctx context.Context, key, value string) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
+}
+
+// PutBan inserts or replaces the ban of b.Addr.
+func (s *Store) PutBan(ctx context.Context, b store.Ban) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO bans (addr, until_unix, reason, offences, created_unix) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (addr) DO UPDATE SET until_unix = excluded.until_unix, reason = excluded.reason, offences = excluded.offences`,
+		b.Addr, b.Until.Unix(), b.Reason, b.Offences, b.Created.Unix())
+	return err
+}
+
+// DeleteBan lifts the ban of addr.
+func (s *Store) DeleteBan(ctx context.Context, addr string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM bans WHERE addr = ?`, addr)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("ban of %s: %w", addr, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ListBans returns every ban row ordered by address.
+func (s *Store) ListBans(ctx context.Context) ([]store.Ban, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT addr, until_unix, reason, offences, created_unix FROM bans ORDER BY addr`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Ban
+	for rows.Next() {
+		var b store.Ban
+		var until, created int64
+		if err := rows.Scan(&b.Addr, &until, &b.Reason, &b.Offences, &created); err != nil {
+			return nil, err
+		}
+		b.Until, b.Created = time.Unix(until, 0), time.Unix(created, 0)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// DeleteExpiredBans drops rows whose ban ended before the given time.
+func (s *Store) DeleteExpiredBans(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM bans WHERE until_unix < ?`, before.Unix())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// BansVersion returns a counter bumped by every change to bans.
+func (s *Store) BansVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM bans_version WHERE id = 1`).Scan(&v)
+	return v, err
 }
