@@ -177,16 +177,16 @@ func TestBans(t *testing.T) {
 	// Ban: at once, for the ban time, never a trusted source, and the
 	// OnBan hook hears of it once.
 	var events int
-	b.events.OnBan = func(netip.Addr, time.Time, int) { events++ }
+	b.events.OnBan = func(BanInfo) { events++ }
 	scanner := netip.MustParseAddr("203.0.113.9")
-	if !b.Ban(scanner) || !b.Banned(scanner) {
+	if !b.Ban(scanner, ReasonScanner) || !b.Banned(scanner) {
 		t.Fatal("Ban did not ban")
 	}
-	b.Ban(scanner)
+	b.Ban(scanner, ReasonScanner)
 	if events != 1 {
 		t.Fatalf("OnBan called %d times for one ban, want 1", events)
 	}
-	if b.Ban(trusted) || b.Banned(trusted) {
+	if b.Ban(trusted, ReasonScanner) || b.Banned(trusted) {
 		t.Fatal("Ban banned a trusted source")
 	}
 	ck.t = ck.t.Add(16 * time.Minute)
@@ -221,5 +221,39 @@ func TestParseCredentials(t *testing.T) {
 		if _, err := parseCredentials(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+func TestBanRestoreLift(t *testing.T) {
+	ck := &clock{time.Unix(1_700_000_000, 0)}
+	b := NewBans(BanConfig{Failures: 3, Window: time.Minute, BanTime: 10 * time.Minute,
+		Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, BanEvents{OnBan: func(BanInfo) {
+		t.Error("Restore called OnBan")
+	}}, ck.now)
+	ip := netip.MustParseAddr("198.51.100.1")
+	// A ban from the store (an earlier run) comes back with its offences:
+	// the next ban of the source is longer.
+	b.Restore(BanInfo{IP: ip, Until: ck.t.Add(5 * time.Minute), Reason: ReasonScanner, Offences: 2})
+	b.Restore(BanInfo{IP: netip.MustParseAddr("10.1.1.1"), Until: ck.t.Add(time.Hour), Offences: 1})
+	if !b.Banned(ip) || b.Banned(netip.MustParseAddr("10.1.1.1")) {
+		t.Fatal("Restore: banned state wrong (trusted networks are never banned)")
+	}
+	act := b.Active()
+	if len(act) != 1 || act[0].Reason != ReasonScanner || act[0].Offences != 2 {
+		t.Fatalf("Active = %+v", act)
+	}
+	ck.t = ck.t.Add(6 * time.Minute)
+	b.events.OnBan = nil
+	b.Ban(ip, ReasonFlood)
+	if act := b.Active(); len(act) != 1 || act[0].Offences != 3 || act[0].Until != ck.t.Add(40*time.Minute) {
+		t.Fatalf("third ban = %+v, want 40 min (10 doubled twice)", act)
+	}
+	if !b.Lift(ip) || b.Banned(ip) || b.Lift(ip) {
+		t.Fatal("Lift")
+	}
+	// Lifted is pardoned: the next ban starts again at the ban time.
+	b.Ban(ip, ReasonFlood)
+	if act := b.Active(); len(act) != 1 || act[0].Offences != 1 {
+		t.Fatalf("after a pardon: %+v", act)
 	}
 }

@@ -16,14 +16,33 @@ type BanConfig struct {
 
 // BanEvents are hooks called on ban changes (may be nil).
 type BanEvents struct {
-	OnBan func(ip netip.Addr, until time.Time, failures int)
+	// OnBan is called for every new ban (not for Restore), outside the
+	// table's lock.
+	OnBan func(BanInfo)
 }
+
+// BanInfo describes one ban.
+type BanInfo struct {
+	IP       netip.Addr
+	Until    time.Time
+	Reason   string
+	Offences int // bans of this source so far, this one included
+	Failures int // authentication failures that led to it (0 for others)
+}
+
+// Ban reasons.
+const (
+	ReasonAuthFailures = "authentication failures"
+	ReasonScanner      = "SIP scanner"
+	ReasonFlood        = "request flood"
+)
 
 type banEntry struct {
 	windowStart time.Time
 	failures    int
 	until       time.Time
 	offences    int // bans so far: each lasts twice the one before
+	reason      string
 }
 
 // maxBan caps escalating bans.
@@ -95,16 +114,17 @@ func (b *Bans) Fail(ip netip.Addr) bool {
 	}
 	e.failures++
 	banned := false
-	var failures int
+	var info BanInfo
 	if e.failures >= b.cfg.Failures {
 		e.offences++
 		e.until = now.Add(b.banFor(e.offences))
-		banned, failures = true, e.failures
+		e.reason = ReasonAuthFailures
+		banned = true
+		info = BanInfo{IP: ip, Until: e.until, Reason: e.reason, Offences: e.offences, Failures: e.failures}
 	}
-	until := e.until
 	b.mu.Unlock()
 	if banned && b.events.OnBan != nil {
-		b.events.OnBan(ip, until, failures)
+		b.events.OnBan(info)
 	}
 	return banned
 }
@@ -140,7 +160,7 @@ func (b *Bans) Sweep() {
 // Ban bans ip now for the ban time, whatever its failure count (a source
 // that has shown itself hostile: a SIP scanner, say), and reports whether
 // it did: a trusted source is never banned.
-func (b *Bans) Ban(ip netip.Addr) bool {
+func (b *Bans) Ban(ip netip.Addr, reason string) bool {
 	ip = ip.Unmap()
 	if b.trusted(ip) {
 		return false
@@ -153,14 +173,65 @@ func (b *Bans) Ban(ip netip.Addr) bool {
 		b.m[ip] = e
 	}
 	already := !e.until.IsZero() && now.Before(e.until)
+	var info BanInfo
 	if !already {
 		e.offences++
 		e.until = now.Add(b.banFor(e.offences))
+		e.reason = reason
+		info = BanInfo{IP: ip, Until: e.until, Reason: reason, Offences: e.offences, Failures: e.failures}
 	}
-	until, failures := e.until, e.failures
 	b.mu.Unlock()
 	if !already && b.events.OnBan != nil {
-		b.events.OnBan(ip, until, failures)
+		b.events.OnBan(info)
 	}
 	return true
+}
+
+// Restore puts back a ban kept elsewhere (the store, written by an
+// earlier run, another node or `kaopu ban add`) without calling OnBan.
+// A longer ban or more offences already known here win.
+func (b *Bans) Restore(bi BanInfo) {
+	ip := bi.IP.Unmap()
+	if b.trusted(ip) || !b.now().Before(bi.Until) && bi.Offences == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.m[ip]
+	if !ok {
+		e = &banEntry{windowStart: b.now()}
+		b.m[ip] = e
+	}
+	if bi.Until.After(e.until) {
+		e.until, e.reason = bi.Until, bi.Reason
+	}
+	e.offences = max(e.offences, bi.Offences)
+}
+
+// Lift ends the ban of ip and forgets its history (an operator's pardon);
+// false when ip was not banned.
+func (b *Bans) Lift(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.m[ip]
+	if !ok {
+		return false
+	}
+	delete(b.m, ip)
+	return b.now().Before(e.until)
+}
+
+// Active lists the sources banned now.
+func (b *Bans) Active() []BanInfo {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []BanInfo
+	for ip, e := range b.m {
+		if now.Before(e.until) {
+			out = append(out, BanInfo{IP: ip, Until: e.until, Reason: e.reason, Offences: e.offences, Failures: e.failures})
+		}
+	}
+	return out
 }

@@ -74,7 +74,7 @@ func TestBansEscalate(t *testing.T) {
 	b := NewBans(BanConfig{Failures: 1, Window: time.Minute, BanTime: 10 * time.Minute}, BanEvents{}, ck.now)
 	ip := netip.MustParseAddr("198.51.100.7")
 	for i, want := range []time.Duration{10 * time.Minute, 20 * time.Minute, 40 * time.Minute} {
-		b.Ban(ip)
+		b.Ban(ip, ReasonFlood)
 		ck.t = ck.t.Add(want - time.Second)
 		if !b.Banned(ip) {
 			t.Fatalf("ban %d lifted before %v", i+1, want)

@@ -43,6 +43,7 @@ type Server struct {
 	st     *sqlite.Store
 	dir    *account.Directory
 	bans   *auth.Bans
+	banDB  *banSync
 	rate   *auth.Rate
 	digest *auth.Digest
 	loc    *registrar.Location
@@ -150,18 +151,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return nil, err
 	}
 	now := time.Now
+	s.banDB = newBanSync(st, log)
 	s.bans = auth.NewBans(auth.BanConfig{
 		Failures: cfg.Security.BanFailures, Window: cfg.Security.BanWindow.D(),
 		BanTime: cfg.Security.BanTime.D(), Trusted: cfg.Security.TrustedPrefixes(),
-	}, auth.BanEvents{OnBan: func(ip netip.Addr, until time.Time, failures int) {
-		log.Warn("source banned", "ip", ip.String(), "failures", failures, "until", until.Format(time.RFC3339))
+	}, auth.BanEvents{OnBan: func(b auth.BanInfo) {
+		log.Warn("source banned", "ip", b.IP.String(), "reason", b.Reason, "failures", b.Failures,
+			"offences", b.Offences, "until", b.Until.Format(time.RFC3339))
+		s.banDB.onBan(b)
 	}}, now)
+	s.banDB.bans = s.bans
+	if n, err := s.banDB.load(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("loading bans: %w", err)
+	} else if n > 0 {
+		log.Info("bans restored", "banned", n)
+	}
 	s.rate = auth.NewRate(auth.RateConfig{
 		PerSecond: cfg.Security.RateLimit, Burst: float64(cfg.Security.RateBurst),
 		BanAfter: cfg.Security.FloodBanAfter, Trusted: cfg.Security.TrustedPrefixes(),
 	}, func(ip netip.Addr) bool {
 		log.Warn("flooding source banned", "ip", ip.String(), "rate_limit", cfg.Security.RateLimit)
-		return s.bans.Ban(ip)
+		return s.bans.Ban(ip, auth.ReasonFlood)
 	}, now)
 	algs := make([]auth.Algorithm, len(cfg.Auth.Algorithms))
 	for i, a := range cfg.Auth.Algorithms {
@@ -194,7 +205,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.gate = &sipx.Gate{
 		Limits: sipx.Limits{MaxMessageSize: cfg.SIP.MaxMessageSize, MaxHeaders: cfg.SIP.MaxHeaders, MaxVia: cfg.SIP.MaxVia},
 		Banned: s.bans.Banned, RejectBanned: cfg.Security.BanAction == "reject",
-		OnScanner: func(src netip.Addr, _ string) { s.bans.Ban(src) },
+		OnScanner: func(src netip.Addr, _ string) { s.bans.Ban(src, auth.ReasonScanner) },
 		Allow:     s.rate.Allow,
 		Fast:      map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
 		Log:       log,
@@ -494,7 +505,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
 		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf,
-		Limits:     call.Limits{Concurrent: cfg.Calls.MaxConcurrent, PerMinute: cfg.Calls.MaxPerMinute},
+		Limits: call.Limits{Concurrent: cfg.Calls.MaxConcurrent, PerMinute: cfg.Calls.MaxPerMinute},
+		Classes: call.Classes{International: cfg.Calls.InternationalPrefixes, Premium: cfg.Calls.PremiumPrefixes,
+			Emergency: cfg.Calls.EmergencyNumbers},
+		Policy:     s.dir.Policy,
 		Federation: call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()}}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
@@ -515,6 +529,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.dir.Run(bgctx, time.Second) }()
 	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.banDB.run(bgctx, time.Second) }()
+	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		t := time.NewTicker(30 * time.Second)
@@ -526,6 +542,7 @@ func (s *Server) Start(ctx context.Context) error {
 			case <-t.C:
 				s.bans.Sweep()
 				s.rate.Sweep()
+				s.banDB.purge(bgctx)
 			}
 		}
 	}()
@@ -625,9 +642,9 @@ func (s *Server) metrics() []web.Metric {
 	g, d := &s.gate.Stats, &s.digest.Stats
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	var deniedConc, deniedRate uint64
+	var deniedConc, deniedRate, deniedClass uint64
 	if s.calls != nil {
-		deniedConc, deniedRate = s.calls.Denied()
+		deniedConc, deniedRate, deniedClass = s.calls.Denied()
 	}
 	return []web.Metric{
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
@@ -646,6 +663,7 @@ func (s *Server) metrics() []web.Metric {
 		web.Gauge("kaopu_calls_active", "Calls in progress.", float64(s.activeCalls())),
 		web.Counter("kaopu_calls_denied_concurrent_total", "Calls refused over calls.max_concurrent.", float64(deniedConc)),
 		web.Counter("kaopu_calls_denied_rate_total", "Calls refused over calls.max_per_minute.", float64(deniedRate)),
+		web.Counter("kaopu_calls_denied_class_total", "Calls refused to a destination class the caller is not allowed (international, premium).", float64(deniedClass)),
 		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
 		web.Gauge("go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", float64(ms.HeapInuse)),
 		web.Gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(ms.HeapAlloc)),
