@@ -183,7 +183,7 @@ type authExchange struct{ challenge, final *harness.Message }
 func challengeShape(m *harness.Message) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "status %q\nheaders %v\n", m.Status(), m.HeaderNames())
-	for _, v := range m.Values("WWW-Authenticate") {
+	for _, v := range append(m.Values("WWW-Authenticate"), m.Values("Proxy-Authenticate")...) {
 		ch, err := harness.ParseChallenge(v)
 		if err != nil {
 			fmt.Fprintf(&sb, "bad challenge %q\n", v)

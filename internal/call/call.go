@@ -35,6 +35,12 @@ type Config struct {
 	MinSE time.Duration
 	// Limits are the fraud caps per calling user (limits.go).
 	Limits Limits
+	// Classes are the destination classes that need a permission
+	// (classes.go).
+	Classes Classes
+	// Policy returns a user's own settings (nil: everyone follows the
+	// server's).
+	Policy func(user string) store.Policy
 	// Federation: calls from and to other SIP domains (federation.go).
 	Federation Federation
 	Resolver   Resolver // nil: net.DefaultResolver
@@ -161,6 +167,34 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 }
 
+// displayName is the caller's display name as its phone set it, unless
+// it names another of our users (a spoofed caller ID): then it is the
+// caller's own user name. The address itself is always the authenticated
+// user (callerURI).
+func (m *Manager) displayName(c *Call, name string) string {
+	n := strings.TrimSpace(name)
+	for _, login := range []string{n, strings.ToLower(n)} {
+		if other, ok := m.users.CanonicalUser(login); ok && other != c.Caller {
+			return c.Caller
+		}
+	}
+	return name
+}
+
+// policy returns a user's own settings.
+func (m *Manager) policy(user string) store.Policy {
+	if m.cfg.Policy == nil {
+		return store.Policy{}
+	}
+	return m.cfg.Policy(user)
+}
+
+// classReason is the 403 reason phrase of a call to a class not allowed.
+var classReason = map[string]string{
+	store.ClassInternational: "International Calls Not Permitted",
+	store.ClassPremium:       "Premium-Rate Calls Not Permitted",
+}
+
 func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	for _, h := range hdrs {
@@ -221,7 +255,9 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, rf.code, rf.reason, hdrs...)
 		return
 	}
-	if why, ok := m.limits.admit(ar.User); !ok {
+	policy := m.policy(ar.User)
+	emergency := m.cfg.Classes.emergency(req.Recipient.User)
+	if why, ok := m.limits.admit(ar.User, policy, emergency); !ok {
 		reason := map[string]string{"concurrent": "Concurrent Call Limit", "rate": "Call Rate Limit"}[why]
 		if why == "concurrent" {
 			m.denied.Concurrent.Add(1)
@@ -250,6 +286,20 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var callee string
 	var targets []store.Binding
 	b, remote, refused := m.remote(req.Recipient)
+	local := false
+	if refused == nil && !remote {
+		callee, local = m.users.CanonicalUser(dialed)
+	}
+	if refused == nil && !local {
+		// A number that is none of our users goes out to another server
+		// (a direct call, another domain; later a trunk): one the caller
+		// may not call is refused before anything is sent.
+		if class := m.cfg.Classes.forbidden(dialed, policy); class != "" {
+			m.denied.Class.Add(1)
+			m.log.Warn("call denied", "from", ar.User, "to", dialed, "class", class)
+			refused = &refusal{403, classReason[class]}
+		}
+	}
 	if refused != nil {
 		respond(tx, req, refused.code, refused.reason)
 		rec.End(cdr.DispositionFor(refused.code, false, false), refused.code, nil)
@@ -261,8 +311,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// target.
 		callee, targets = b.AOR, []store.Binding{b}
 	} else {
-		var known bool
-		if callee, known = m.users.CanonicalUser(dialed); !known {
+		if !local {
 			respond(tx, req, 404, "Not Found")
 			rec.End(cdr.DispositionFor(404, false, false), 404, nil)
 			return
@@ -727,7 +776,7 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 	out := sip.NewRequest(sip.INVITE, uri)
 	display := ""
 	if f := req.From(); f != nil {
-		display = f.DisplayName
+		display = m.displayName(c, f.DisplayName)
 	}
 	out.AppendHeader(&sip.FromHeader{DisplayName: display,
 		Address: m.callerURI(c),

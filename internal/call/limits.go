@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kaopu/kaopu/internal/store"
 )
 
 // Fraud limits per calling user: how many calls at once, and how many
@@ -16,9 +18,10 @@ type Limits struct {
 	PerMinute  int // calls started within any 60 s
 }
 
-// Denied counts the calls refused by Limits, by reason.
+// Denied counts the calls refused by Limits, by reason, and those to a
+// destination class the caller may not call.
 type Denied struct {
-	Concurrent, Rate atomic.Uint64
+	Concurrent, Rate, Class atomic.Uint64
 }
 
 type limiter struct {
@@ -34,23 +37,36 @@ func newLimiter(cfg Limits, now func() time.Time) *limiter {
 	return &limiter{cfg: cfg, now: now, active: map[string]int{}, starts: map[string][]time.Time{}}
 }
 
+// capOf is a user's own cap when it has one (-1: none), else the server's.
+func capOf(own, server int) int {
+	switch {
+	case own < 0:
+		return 0
+	case own > 0:
+		return own
+	}
+	return server
+}
+
 // admit takes a call for user, or says why not: "concurrent" or "rate".
-// An admitted call must be released with done.
-func (l *limiter) admit(user string) (reason string, ok bool) {
+// An emergency call is always admitted (and counted). An admitted call
+// must be released with done.
+func (l *limiter) admit(user string, p store.Policy, emergency bool) (reason string, ok bool) {
 	now := l.now()
+	concurrent, perMinute := capOf(p.MaxConcurrent, l.cfg.Concurrent), capOf(p.MaxPerMinute, l.cfg.PerMinute)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cfg.Concurrent > 0 && l.active[user] >= l.cfg.Concurrent {
+	if !emergency && concurrent > 0 && l.active[user] >= concurrent {
 		return "concurrent", false
 	}
-	if l.cfg.PerMinute > 0 {
+	if perMinute > 0 {
 		recent := l.starts[user]
 		i := 0
 		for i < len(recent) && now.Sub(recent[i]) >= time.Minute {
 			i++
 		}
 		recent = recent[i:]
-		if len(recent) >= l.cfg.PerMinute {
+		if !emergency && len(recent) >= perMinute {
 			l.starts[user] = recent
 			return "rate", false
 		}
@@ -72,8 +88,8 @@ func (l *limiter) done(user string) {
 	}
 }
 
-// Denied returns how many calls the fraud limits refused: over the
-// concurrent cap, over the per-minute cap.
-func (m *Manager) Denied() (concurrent, rate uint64) {
-	return m.denied.Concurrent.Load(), m.denied.Rate.Load()
+// Denied returns how many calls were refused: over the concurrent cap,
+// over the per-minute cap, to a destination class not allowed.
+func (m *Manager) Denied() (concurrent, rate, class uint64) {
+	return m.denied.Concurrent.Load(), m.denied.Rate.Load(), m.denied.Class.Load()
 }

@@ -27,8 +27,11 @@ Usage:
   kaopu serve   [--config FILE] [--data DIR] [--db DSN] [--sip ADDR] [--sips ADDR]
                 [--http ADDR] [--domain NAME] [--public-ip IP] [--rtp-ports LOW-HIGH]
                 [--log-format text|json] [--log-level debug|info|warn|error]
-  kaopu user    add NAME --password PW [--ext NUM] | list | del NAME |
+  kaopu user    add NAME --password PW [--ext NUM] [policy flags] | list | del NAME |
+                set NAME [--media-encryption M] [--signalling S] [--allow CLASSES]
+                [--max-concurrent N] [--max-per-minute N] |
                 passwd NAME --password PW | import FILE.csv
+  kaopu ban     list [--all] | del IP | add IP [--for DURATION] [--reason TEXT]
   kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
                 export --format csv|json [--from DATE] [--to DATE]
   kaopu phone   [call TARGET | answer [--auto] | msg TARGET TEXT]
@@ -56,6 +59,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.user(args[1:])
 	case "cdr":
 		return env.cdr(args[1:])
+	case "ban", "bans":
+		return env.ban(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":

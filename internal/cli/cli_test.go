@@ -91,3 +91,44 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
+
+func TestUserPolicyAndBanCommands(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d")
+	steps := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"user", "add", "alice", "--password", "secret1", "--allow", "international", "--data", data}, 0, "added user alice"},
+		{[]string{"user", "set", "alice", "--media-encryption", "required", "--signalling", "tls_required", "--max-concurrent", "-1", "--data", data}, 0,
+			"policy of alice: media-encryption=required signalling=tls_required allow=international max-concurrent=-1"},
+		{[]string{"user", "set", "alice", "--allow", "none", "--media-encryption", "default", "--data", data}, 0,
+			"policy of alice: signalling=tls_required max-concurrent=-1"},
+		{[]string{"user", "set", "alice", "--allow", "moon", "--data", data}, 1, `destination class "moon"`},
+		{[]string{"user", "set", "alice", "--signalling", "pigeon", "--data", data}, 1, `signalling "pigeon"`},
+		{[]string{"user", "set", "nobody", "--signalling", "any", "--data", data}, 1, "not found"},
+		// A new password keeps the policy.
+		{[]string{"user", "passwd", "alice", "--password", "secret2", "--data", data}, 0, "password of alice changed"},
+		{[]string{"user", "list", "--data", data}, 0, "signalling=tls_required max-concurrent=-1"},
+
+		{[]string{"ban", "add", "192.0.2.9", "--for", "2h", "--reason", "test", "--data", data}, 0, "banned 192.0.2.9 until"},
+		{[]string{"ban", "add", "not-an-ip", "--data", data}, 2, "not an IP address"},
+		{[]string{"ban", "list", "--data", data}, 0, "192.0.2.9"},
+		{[]string{"ban", "del", "192.0.2.9", "--data", data}, 0, "lifted the ban of 192.0.2.9"},
+		{[]string{"ban", "del", "192.0.2.9", "--data", data}, 1, "is not banned"},
+		{[]string{"ban", "flush", "--data", data}, 2, "unknown subcommand"},
+	}
+	for _, s := range steps {
+		code, out, errOut := run(t, "", s.args...)
+		text := out
+		if s.code != 0 {
+			text = errOut
+		}
+		if code != s.code || !strings.Contains(text, s.out) {
+			t.Fatalf("kaopu %s: exit %d, output %q/%q; want exit %d and %q", strings.Join(s.args, " "), code, out, errOut, s.code, s.out)
+		}
+	}
+	if _, out, _ := run(t, "", "ban", "list", "--data", data); strings.Contains(out, "192.0.2.9") {
+		t.Fatalf("lifted ban still listed: %q", out)
+	}
+}

@@ -16,11 +16,19 @@ import (
 	"github.com/kaopu/kaopu/internal/store"
 )
 
-const userHelp = `kaopu user add NAME --password PW [--ext NUM]
+const userHelp = `kaopu user add NAME --password PW [--ext NUM] [POLICY FLAGS]
+       kaopu user set NAME POLICY FLAGS
        kaopu user list
        kaopu user del NAME
        kaopu user passwd NAME --password PW
-       kaopu user import FILE.csv      (lines: name,password[,ext]; "-" reads stdin)`
+       kaopu user import FILE.csv      (lines: name,password[,ext]; "-" reads stdin)
+
+Policy flags (what is not given keeps its value; "default" follows the server):
+  --media-encryption optional|required|default   SRTP for this user's calls
+  --signalling any|tls_required|default          SIP over TLS only
+  --allow CLASSES|none        destination classes: international,premium
+  --max-concurrent N          calls at once (0: server's calls.max_concurrent, -1: no cap)
+  --max-per-minute N          calls started a minute (0: server's, -1: no cap)`
 
 func (e *env) user(args []string) int {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
@@ -36,6 +44,11 @@ func (e *env) user(args []string) int {
 	c.register(fs)
 	password := fs.String("password", "", "password (or KAOPU_PASSWORD)")
 	ext := fs.String("ext", "", "extension number")
+	mediaEnc := fs.String("media-encryption", "", "SRTP policy: optional, required or default")
+	signalling := fs.String("signalling", "", "signalling policy: any, tls_required or default")
+	allow := fs.String("allow", "", "destination classes permitted (international,premium) or none")
+	maxConc := fs.Int("max-concurrent", 0, "calls at once (0 the server's, -1 no cap)")
+	maxRate := fs.Int("max-per-minute", 0, "calls started per minute (0 the server's, -1 no cap)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -51,7 +64,7 @@ func (e *env) user(args []string) int {
 		fmt.Fprintf(e.stderr, "kaopu user: config: %v\n", err)
 		return exitUsage
 	}
-	want := map[string]int{"add": 1, "del": 1, "passwd": 1, "list": 0, "import": 1}
+	want := map[string]int{"add": 1, "set": 1, "del": 1, "passwd": 1, "list": 0, "import": 1}
 	n, ok := want[sub]
 	if !ok {
 		fmt.Fprintf(e.stderr, "kaopu user: unknown subcommand %q\nUsage: %s\n", sub, userHelp)
@@ -60,6 +73,29 @@ func (e *env) user(args []string) int {
 	if len(pos) != n {
 		fmt.Fprintf(e.stderr, "kaopu user %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), userHelp)
 		return exitUsage
+	}
+	// Policy flags apply over the user's current policy.
+	setPolicy := func(p *store.Policy) error {
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "media-encryption":
+				p.MediaEncryption = orDefault(*mediaEnc)
+			case "signalling":
+				p.Signalling = orDefault(*signalling)
+			case "allow":
+				p.Allow = nil
+				if *allow != "none" && *allow != "" {
+					for _, c := range strings.Split(*allow, ",") {
+						p.Allow = append(p.Allow, strings.TrimSpace(c))
+					}
+				}
+			case "max-concurrent":
+				p.MaxConcurrent = *maxConc
+			case "max-per-minute":
+				p.MaxPerMinute = *maxRate
+			}
+		})
+		return account.CheckPolicy(*p)
 	}
 	pw := *password
 	if pw == "" {
@@ -87,6 +123,9 @@ func (e *env) user(args []string) int {
 	case "add":
 		u, err := account.NewUser(pos[0], *ext, realm, pw, now)
 		if err == nil {
+			err = setPolicy(&u.Policy)
+		}
+		if err == nil {
 			err = st.AddUser(e.ctx, u)
 		}
 		if err != nil {
@@ -104,6 +143,7 @@ func (e *env) user(args []string) int {
 			old.Ext = *ext
 		}
 		u, err := account.NewUser(old.Name, old.Ext, realm, pw, old.Created)
+		u.Policy = old.Policy
 		if err == nil {
 			err = st.UpdateUser(e.ctx, u)
 		}
@@ -112,6 +152,19 @@ func (e *env) user(args []string) int {
 			return exitFail
 		}
 		fmt.Fprintf(e.stdout, "password of %s changed\n", u.Name)
+	case "set":
+		u, err := st.GetUser(e.ctx, pos[0])
+		if err == nil {
+			err = setPolicy(&u.Policy)
+		}
+		if err == nil {
+			err = st.UpdateUser(e.ctx, u)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "kaopu user set: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(e.stdout, "policy of %s: %s\n", u.Name, policyText(u.Policy))
 	case "del":
 		if err := st.DeleteUser(e.ctx, pos[0]); err != nil {
 			fmt.Fprintf(e.stderr, "kaopu user del: %v\n", err)
@@ -125,9 +178,9 @@ func (e *env) user(args []string) int {
 			return exitFail
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tEXT\tREALM\tCREATED")
+		fmt.Fprintln(tw, "NAME\tEXT\tREALM\tCREATED\tPOLICY")
 		for _, u := range us {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Ext, u.Realm, u.Created.UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.Ext, u.Realm, u.Created.UTC().Format(time.RFC3339), policyText(u.Policy))
 		}
 		tw.Flush()
 	case "import":
@@ -139,6 +192,38 @@ func (e *env) user(args []string) int {
 		fmt.Fprintf(e.stdout, "imported %d users (realm %s)\n", n, realm)
 	}
 	return exitOK
+}
+
+// orDefault maps "default" (follow the server) to the empty policy value.
+func orDefault(v string) string {
+	if v == "default" {
+		return ""
+	}
+	return v
+}
+
+// policyText shows what a user's policy changes from the server's settings.
+func policyText(p store.Policy) string {
+	if p.IsZero() {
+		return "default"
+	}
+	var parts []string
+	if p.MediaEncryption != "" {
+		parts = append(parts, "media-encryption="+p.MediaEncryption)
+	}
+	if p.Signalling != "" {
+		parts = append(parts, "signalling="+p.Signalling)
+	}
+	if len(p.Allow) > 0 {
+		parts = append(parts, "allow="+strings.Join(p.Allow, ","))
+	}
+	if p.MaxConcurrent != 0 {
+		parts = append(parts, fmt.Sprintf("max-concurrent=%d", p.MaxConcurrent))
+	}
+	if p.MaxPerMinute != 0 {
+		parts = append(parts, fmt.Sprintf("max-per-minute=%d", p.MaxPerMinute))
+	}
+	return strings.Join(parts, " ")
 }
 
 func extNote(ext string) string {

@@ -91,6 +91,13 @@ type Calls struct {
 	// account), "outbound" (our authenticated users call
 	// sip:user@other.domain, located with DNS), "both" or "off".
 	Federation string `yaml:"federation"`
+	// Destination classes of dialed numbers (after removing visual
+	// separators): a call to one needs the user's permission (`kaopu user
+	// set NAME --allow international,premium`). Emergency numbers are
+	// never refused by a class or a cap.
+	InternationalPrefixes []string `yaml:"international_prefixes"`
+	PremiumPrefixes       []string `yaml:"premium_prefixes"`
+	EmergencyNumbers      []string `yaml:"emergency_numbers"`
 }
 
 // FederationInbound reports whether calls from other domains are accepted.
@@ -157,6 +164,13 @@ func Default() Config {
 			MaxConcurrent:     2,
 			MaxPerMinute:      20,
 			Federation:        "both",
+			// 00 is the international prefix of most countries (ITU-T
+			// E.164 recommends it), + is E.164 itself, 011 North America's.
+			InternationalPrefixes: []string{"+", "00", "011"},
+			// Premium-rate ranges of common numbering plans: 0900/0901/
+			// 0906/0909 (much of Europe, UK 09), 1900 and 1976 (North America).
+			PremiumPrefixes:  []string{"0900", "0901", "0906", "0909", "1900", "1976", "+1900", "+1976"},
+			EmergencyNumbers: []string{"112", "911", "999", "000", "110", "119"},
 		},
 		Auth: Auth{
 			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
@@ -293,6 +307,18 @@ func (c *Config) Validate() error {
 	default:
 		return &Error{"calls.federation", c.Calls.Federation, "both, inbound, outbound or off"}
 	}
+	for _, l := range []struct {
+		key    string
+		list   []string
+		prefix bool // a bare "+" is a prefix, not a number
+	}{{"calls.international_prefixes", c.Calls.InternationalPrefixes, true}, {"calls.premium_prefixes", c.Calls.PremiumPrefixes, true},
+		{"calls.emergency_numbers", c.Calls.EmergencyNumbers, false}} {
+		for _, p := range l.list {
+			if !dialString(p) && !(l.prefix && p == "+") {
+				return &Error{l.key, p, "digits, optionally after a leading +"}
+			}
+		}
+	}
 	if len(c.Auth.Algorithms) == 0 {
 		return &Error{"auth.algorithms", "", "a non-empty list of SHA-256, MD5"}
 	}
@@ -358,6 +384,20 @@ func (r RTP) Range() (low, high int, err error) {
 		return 0, 0, errors.New("bad range")
 	}
 	return low, high, nil
+}
+
+// dialString reports whether s is digits with an optional leading +.
+func dialString(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // TrustedPrefixes returns security.trusted as prefixes (Validate first).

@@ -49,6 +49,9 @@ func TestValidateNamesKey(t *testing.T) {
 		{"db", func(c *Config) { c.DB = "mysql://x" }},
 		{"calls.federation", func(c *Config) { c.Calls.Federation = "yes" }},
 		{"calls.federation", func(c *Config) { c.Calls.Federation = "" }},
+		{"calls.international_prefixes", func(c *Config) { c.Calls.InternationalPrefixes = []string{"00x"} }},
+		{"calls.premium_prefixes", func(c *Config) { c.Calls.PremiumPrefixes = []string{""} }},
+		{"calls.emergency_numbers", func(c *Config) { c.Calls.EmergencyNumbers = []string{"+"} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
