@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/kaopu/kaopu/internal/config"
 	"github.com/kaopu/kaopu/internal/server"
@@ -222,7 +225,22 @@ func (e *env) serve(args []string) int {
 		fmt.Fprintf(e.stderr, "kaopu serve: %v\n", err)
 		return exitFail
 	}
-	<-e.ctx.Done()
+	// SIGHUP reads the TLS certificate files again (they are also read
+	// again by themselves when they change).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-e.ctx.Done():
+			break wait
+		case <-hup:
+			if err := srv.ReloadTLS(); err == nil {
+				log.Info("SIGHUP: TLS certificate files read again")
+			}
+		}
+	}
 	log.Info("shutting down")
 	if err := srv.Close(); err != nil {
 		log.Error("shutdown", "error", err)

@@ -54,6 +54,7 @@ type Server struct {
 	client *sipgo.Client
 	calls  *call.Manager
 	cdrs   *cdr.Recorder
+	certs  *certReloader // nil without a TLS listener
 
 	ready   atomic.Bool
 	closers []io.Closer
@@ -411,16 +412,19 @@ func (s *Server) Start(ctx context.Context) error {
 				s.log.Info("generated a self-signed TLS certificate", "file", certFile, "domain", s.realm)
 			}
 		}
-		var err error
-		if tlsConf, err = tlsConfig(certFile, keyFile); err != nil {
+		certs, err := newCertReloader(certFile, keyFile, s.log, time.Now)
+		if err != nil {
 			return err
 		}
+		s.certs = certs
+		tlsConf = tlsConfig(certs)
 	}
 
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("kaopu/"+version.Version),
 		sipgo.WithUserAgentHostname(s.realm),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.gate.StreamFilter)),
+		sipgo.WithUserAgenTLSConfig(clientTLSConfig()),
 	)
 	if err != nil {
 		return err
@@ -633,6 +637,16 @@ func (s *Server) activeCalls() int {
 		return 0
 	}
 	return s.calls.Active()
+}
+
+// ReloadTLS reads the TLS certificate and key files again now (SIGHUP);
+// they are also read again on their own when they change. On an error the
+// previous certificate stays in use.
+func (s *Server) ReloadTLS() error {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.Reload()
 }
 
 // Realm returns the SIP domain in use.
