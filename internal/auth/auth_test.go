@@ -257,3 +257,42 @@ func TestBanRestoreLift(t *testing.T) {
 		t.Fatalf("after a pardon: %+v", act)
 	}
 }
+
+// TestSignallingPolicy: "any" allows every transport; "tls_required"
+// only TLS and WSS; a per-user policy wins over the default.
+func TestSignallingPolicy(t *testing.T) {
+	perUser := func(user string) (string, bool) {
+		switch user {
+		case "strict":
+			return SignallingTLSRequired, true
+		case "relaxed":
+			return SignallingAny, true
+		}
+		return "", false
+	}
+	for _, tc := range []struct {
+		name      string
+		p         SignallingPolicy
+		user      string
+		transport string
+		want      bool
+	}{
+		{"default empty udp", SignallingPolicy{}, "a", "UDP", true},
+		{"any udp", SignallingPolicy{Default: SignallingAny}, "a", "UDP", true},
+		{"required udp", SignallingPolicy{Default: SignallingTLSRequired}, "a", "UDP", false},
+		{"required tcp", SignallingPolicy{Default: SignallingTLSRequired}, "a", "tcp", false},
+		{"required ws", SignallingPolicy{Default: SignallingTLSRequired}, "a", "WS", false},
+		{"required tls", SignallingPolicy{Default: SignallingTLSRequired}, "a", "TLS", true},
+		{"required tls lower case", SignallingPolicy{Default: SignallingTLSRequired}, "a", "tls", true},
+		{"required wss", SignallingPolicy{Default: SignallingTLSRequired}, "a", "WSS", true},
+		{"per-user strict over any", SignallingPolicy{Default: SignallingAny, PerUser: perUser}, "strict", "UDP", false},
+		{"per-user relaxed over required", SignallingPolicy{Default: SignallingTLSRequired, PerUser: perUser}, "relaxed", "UDP", true},
+		{"per-user unset keeps default", SignallingPolicy{Default: SignallingTLSRequired, PerUser: perUser}, "other", "UDP", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.Allowed(tc.user, tc.transport); got != tc.want {
+				t.Fatalf("Allowed(%q, %q) = %v, want %v", tc.user, tc.transport, got, tc.want)
+			}
+		})
+	}
+}

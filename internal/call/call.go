@@ -43,7 +43,11 @@ type Config struct {
 	Policy func(user string) store.Policy
 	// Federation: calls from and to other SIP domains (federation.go).
 	Federation Federation
-	Resolver   Resolver // nil: net.DefaultResolver
+	// SignallingAllowed reports whether an authenticated caller may call
+	// over a transport ("UDP", "TCP", "TLS", ...); a refusal is 403 "TLS
+	// required" (secure.go). Nil allows every transport.
+	SignallingAllowed func(user, transport string) bool
+	Resolver          Resolver // nil: net.DefaultResolver
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -247,6 +251,17 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 407, "Proxy Authentication Required", hdrs...)
 		return
 	}
+	// Transport rules apply once the caller is authenticated (secure.go).
+	if !isGuest && m.signallingRefused(ar.User, req.Transport()) {
+		m.log.Warn("call refused: TLS required", "from", ar.User, "transport", req.Transport(), "source", req.Source())
+		respond(tx, req, 403, auth.ReasonTLSRequired)
+		return
+	}
+	sips := isSIPS(req.Recipient)
+	if sips && !auth.SecureTransport(req.Transport()) {
+		respond(tx, req, 403, "SIPS Requires TLS")
+		return
+	}
 	if rf := checkSessionExpires(req, m.cfg.MinSE); rf != nil {
 		var hdrs []sip.Header
 		if rf.code == 422 {
@@ -317,6 +332,13 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		targets = m.loc.Lookup(callee)
+		if sips && len(targets) > 0 {
+			if targets = secureTargets(targets); len(targets) == 0 {
+				respond(tx, req, 480, "Temporarily Unavailable", sipsNotAllowed(m.cfg.Domain))
+				rec.End(cdr.DispositionFor(480, false, false), 480, nil)
+				return
+			}
+		}
 	}
 	if len(targets) == 0 {
 		respond(tx, req, 480, "Temporarily Unavailable")
@@ -333,7 +355,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	in, err := dialogUA(m.in, req.Transport()).ReadInvite(req, tx)
+	in, err := dialogUA(m.in, legSide(req.Transport(), req.Recipient)).ReadInvite(req, tx)
 	if err != nil {
 		m.log.Warn("invite refused", "error", err)
 		respond(tx, req, 500, "Server Internal Error")
@@ -344,7 +366,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
 		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med, release: release,
-		direct: len(targets) == 1 && targets[0].Instance == directMark}
+		direct: len(targets) == 1 && targets[0].Instance == DirectMark}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	if headerHas(req, "Require", "100rel") {
 		c.rel = newReliable()
@@ -398,7 +420,7 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 			c.Log.Warn("cannot reach contact", "contact", b.Contact, "error", err)
 			continue
 		}
-		cs, err := dialogUA(m.out, b.Transport).WriteInvite(branchCtx, out)
+		cs, err := dialogUA(m.out, legSide(b.Transport, out.Recipient)).WriteInvite(branchCtx, out)
 		if err != nil {
 			c.Log.Warn("invite to contact failed", "contact", b.Contact, "error", err)
 			continue
@@ -675,16 +697,6 @@ func latest(ts ...time.Time) time.Time {
 	return out
 }
 
-// dialogUA picks our dialog side for a transport: a phone that talks TCP
-// or TLS gets a Contact on that listener, so its in-dialog requests come
-// back the same way.
-func dialogUA(m map[string]*sipgo.DialogUA, transport string) *sipgo.DialogUA {
-	if ua, ok := m[strings.ToUpper(transport)]; ok {
-		return ua
-	}
-	return m["UDP"]
-}
-
 // withoutOption removes one option tag from a comma-separated list.
 func withoutOption(list, tag string) string {
 	var keep []string
@@ -696,8 +708,10 @@ func withoutOption(list, tag string) string {
 	return strings.Join(keep, ", ")
 }
 
-// directMark tags the pseudo-binding of a direct call.
-const directMark = "direct"
+// DirectMark tags (as its Instance) the pseudo-binding of a direct call
+// or a call to another domain: its Source is where the request goes, not
+// a registered connection.
+const DirectMark = "direct"
 
 // direct turns a Request-URI naming an IP address other than ours into a
 // target; false for our domain, our own address, or host names.
@@ -709,20 +723,26 @@ func (m *Manager) direct(u sip.Uri) (store.Binding, bool) {
 	if err != nil {
 		return store.Binding{}, false
 	}
-	port := u.Port
+	port, tp, scheme := u.Port, "UDP", "sip"
+	if isSIPS(u) {
+		// sips: is TLS to port 5061 (RFC 3263 §4.2).
+		tp, scheme = "TLS", "sips"
+	}
 	if port == 0 {
 		port = 5060
+		if tp == "TLS" {
+			port = 5061
+		}
 	}
 	if m.cfg.IsSelf(ip.String(), port) {
 		return store.Binding{}, false
 	}
-	tp := "UDP"
-	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
+	if v, ok := u.UriParams.Get("transport"); ok && v != "" && scheme == "sip" {
 		tp = strings.ToUpper(v)
 	}
-	contact := sip.Uri{Scheme: "sip", User: u.User, Host: u.Host, Port: u.Port, UriParams: u.UriParams}
+	contact := sip.Uri{Scheme: scheme, User: u.User, Host: u.Host, Port: u.Port, UriParams: u.UriParams}
 	return store.Binding{AOR: u.User + "@" + netip.AddrPortFrom(ip, uint16(port)).String(), Contact: contact.String(),
-		Source: netip.AddrPortFrom(ip, uint16(port)).String(), Transport: tp, Instance: directMark}, true
+		Source: netip.AddrPortFrom(ip, uint16(port)).String(), Transport: tp, Instance: DirectMark}, true
 }
 
 // betterFinal ranks final failures for the caller (RFC 3261 §16.7 step 6,

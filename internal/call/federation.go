@@ -218,7 +218,7 @@ func (m *Manager) locate(ctx context.Context, u sip.Uri) (store.Binding, *refusa
 		contact.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(v)}}
 	}
 	return store.Binding{AOR: u.User + "@" + host, Contact: contact.String(), Source: addr.String(),
-		Transport: strings.ToUpper(tp), Instance: directMark}, nil
+		Transport: strings.ToUpper(tp), Instance: DirectMark}, nil
 }
 
 // lookupAddr is the first address of name, IPv4 first (our listeners and

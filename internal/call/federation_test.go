@@ -220,7 +220,7 @@ func TestRemoteDomain(t *testing.T) {
 				got = "local"
 			default:
 				got = b.Transport + " " + b.Source + " " + b.Contact
-				if b.Instance != directMark {
+				if b.Instance != DirectMark {
 					t.Errorf("target %+v not marked as a single direct target", b)
 				}
 			}

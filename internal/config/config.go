@@ -129,6 +129,10 @@ type Security struct {
 	// FloodBanAfter bans a source once this many of its requests have
 	// been dropped by the rate limit within a minute; 0 never bans.
 	FloodBanAfter int `yaml:"flood_ban_after"`
+	// Signalling is over which transports authenticated users may send
+	// requests: "any", or "tls_required" (TLS or WSS only; others get 403
+	// after a successful authentication).
+	Signalling string `yaml:"signalling"`
 }
 
 // Log configures logging.
@@ -187,6 +191,7 @@ func Default() Config {
 			RateLimit:     200,
 			RateBurst:     400,
 			FloodBanAfter: 2000,
+			Signalling:    "any",
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}
@@ -341,6 +346,9 @@ func (c *Config) Validate() error {
 	}
 	if s.FloodBanAfter < 0 {
 		return &Error{"security.flood_ban_after", strconv.Itoa(s.FloodBanAfter), "0 (never) or more"}
+	}
+	if s.Signalling != "any" && s.Signalling != "tls_required" {
+		return &Error{"security.signalling", s.Signalling, "any or tls_required"}
 	}
 	if s.BanFailures < 1 || s.BanFailures > 100000 {
 		return &Error{"security.ban_failures", strconv.Itoa(s.BanFailures), "1..100000"}

@@ -43,6 +43,8 @@ func TestValidateNamesKey(t *testing.T) {
 		{"registrar.max_expires", func(c *Config) { c.Registrar.MaxExpires = 10 }},
 		{"auth.algorithms", func(c *Config) { c.Auth.Algorithms = []string{"SHA-1"} }},
 		{"security.ban_action", func(c *Config) { c.Security.BanAction = "maybe" }},
+		{"security.signalling", func(c *Config) { c.Security.Signalling = "tls" }},
+		{"security.signalling", func(c *Config) { c.Security.Signalling = "" }},
 		{"security.trusted", func(c *Config) { c.Security.Trusted = []string{"10.0.0.0/33"} }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
 		{"public_ip", func(c *Config) { c.PublicIP = "somewhere" }},

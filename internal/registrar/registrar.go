@@ -17,6 +17,10 @@ import (
 type Config struct {
 	MinExpires, MaxExpires, DefaultExpires int
 	MaxContacts                            int
+	// SignallingAllowed reports whether an authenticated user may
+	// register over a transport ("UDP", "TCP", "TLS", ...); a refusal is
+	// 403 "TLS required". Nil allows every transport.
+	SignallingAllowed func(user, transport string) bool
 }
 
 // Directory resolves an address-of-record user part (name or extension)
@@ -77,6 +81,14 @@ func (r *Registrar) Handle(req *sip.Request) *sip.Response {
 			r.log.Warn("authentication failed", "login", ar.Login, "source", req.Source(), "reason", ar.Reason)
 		}
 		return r.challenge(req, ar.Outcome == auth.Stale)
+	}
+
+	// Only now, after a successful authentication, does the transport
+	// matter: an unauthenticated probe learns nothing from it.
+	transport := strings.ToUpper(req.Transport())
+	if r.cfg.SignallingAllowed != nil && !r.cfg.SignallingAllowed(ar.User, transport) {
+		r.log.Warn("register refused: TLS required", "user", ar.User, "transport", transport, "source", req.Source())
+		return sip.NewResponseFromRequest(req, 403, auth.ReasonTLSRequired, nil)
 	}
 
 	// Step 5/6: the address of record must be the authenticated user's own.
@@ -151,6 +163,12 @@ func (r *Registrar) Handle(req *sip.Request) *sip.Response {
 		if (scheme != "sip" && scheme != "sips") || c.Address.Host == "" {
 			return sip.NewResponseFromRequest(req, 400, "Invalid Contact URI", nil)
 		}
+		if scheme == "sips" && !auth.SecureTransport(transport) {
+			// A sips: Contact is reached over TLS only (RFC 5630);
+			// registered over a plain hop there is no TLS connection to
+			// reuse and the phone asked for security it is not using.
+			return sip.NewResponseFromRequest(req, 403, "SIPS Contact Requires TLS", nil)
+		}
 		exp := r.cfg.DefaultExpires
 		if hdrExpires >= 0 {
 			exp = hdrExpires
@@ -185,7 +203,6 @@ func (r *Registrar) Handle(req *sip.Request) *sip.Response {
 			ua = ua[:128]
 		}
 	}
-	transport := strings.ToUpper(req.Transport())
 	source := req.Source()
 
 	var errResp *sip.Response

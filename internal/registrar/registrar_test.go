@@ -53,6 +53,8 @@ type fixture struct {
 	nonce string
 	nc    int
 	cseq  int
+	// transport the REGISTERs arrive over; "" is UDP.
+	transport string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -109,6 +111,9 @@ func (f *fixture) send(aor, login, password, callID string, extra ...string) *si
 	req := msg.(*sip.Request)
 	req.SetSource("203.0.113.9:40000")
 	req.SetTransport("UDP")
+	if f.transport != "" {
+		req.SetTransport(f.transport)
+	}
 	return f.reg.Handle(req)
 }
 
@@ -218,6 +223,68 @@ func TestCSeqOrdering(t *testing.T) {
 	res := f.send("alice", "alice", "pw-alice", "c1", "Contact: <sip:alice@10.0.0.5>;expires=0")
 	if res.StatusCode != 400 || len(f.reg.Location().Lookup("alice")) != 1 {
 		t.Fatalf("out-of-order CSeq: %d, bindings %d; want 400 and the binding kept", res.StatusCode, len(f.reg.Location().Lookup("alice")))
+	}
+}
+
+// TestSignallingTLSRequired: with a TLS-only policy, REGISTERs without
+// credentials or with a wrong password get the same 401 as ever (the
+// policy reveals nothing before authentication); a correct one over UDP
+// gets 403 "TLS required" and binds nothing; over TLS it binds.
+func TestSignallingTLSRequired(t *testing.T) {
+	f := newFixture(t)
+	var asked []string
+	f.reg.cfg.SignallingAllowed = func(user, transport string) bool {
+		asked = append(asked, user+"/"+transport)
+		return auth.SignallingPolicy{Default: auth.SignallingTLSRequired}.Allowed(user, transport)
+	}
+	contact := "Contact: <sip:alice@10.0.0.5:5061;transport=tls>"
+	if res := f.send("alice", "", "", "c1", contact); res.StatusCode != 401 {
+		t.Fatalf("no credentials over UDP: %d, want 401", res.StatusCode)
+	}
+	if res := f.send("alice", "alice", "wrong", "c1", contact); res.StatusCode != 401 {
+		t.Fatalf("wrong password over UDP: %d, want 401", res.StatusCode)
+	}
+	if len(asked) != 0 {
+		t.Fatalf("policy asked before authentication succeeded: %q", asked)
+	}
+	res := f.send("alice", "alice", "pw-alice", "c1", contact)
+	if res.StatusCode != 403 || res.Reason != "TLS required" {
+		t.Fatalf("authenticated over UDP: %d %s, want 403 TLS required", res.StatusCode, res.Reason)
+	}
+	if len(f.reg.Location().Lookup("alice")) != 0 {
+		t.Fatal("binding created over UDP under tls_required")
+	}
+	f.transport = "TLS"
+	if res := f.send("alice", "alice", "pw-alice", "c1", contact); res.StatusCode != 200 {
+		t.Fatalf("authenticated over TLS: %d %s", res.StatusCode, res.Reason)
+	}
+	if b := f.reg.Location().Lookup("alice"); len(b) != 1 || b[0].Transport != "TLS" {
+		t.Fatalf("bindings %+v, want one over TLS", b)
+	}
+	if want := []string{"alice/UDP", "alice/TLS"}; strings.Join(asked, ",") != strings.Join(want, ",") {
+		t.Fatalf("policy asked %q, want %q", asked, want)
+	}
+}
+
+// TestSIPSContact: a sips: Contact registers over TLS and is refused over
+// a plain transport (it could not be reached securely through that hop).
+func TestSIPSContact(t *testing.T) {
+	for _, tc := range []struct {
+		transport string
+		code      int
+	}{{"UDP", 403}, {"TCP", 403}, {"TLS", 200}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			f := newFixture(t)
+			f.transport = tc.transport
+			res := f.send("alice", "alice", "pw-alice", "c1", "Contact: <sips:alice@10.0.0.5:5061>")
+			if res.StatusCode != tc.code {
+				t.Fatalf("got %d %s, want %d", res.StatusCode, res.Reason, tc.code)
+			}
+			n := len(f.reg.Location().Lookup("alice"))
+			if (tc.code == 200) != (n == 1) {
+				t.Fatalf("%d bindings after %d", n, tc.code)
+			}
+		})
 	}
 }
 

@@ -55,6 +55,9 @@ type Server struct {
 	calls  *call.Manager
 	cdrs   *cdr.Recorder
 	certs  *certReloader // nil without a TLS listener
+	// signalling is security.signalling; a per-user lookup plugs in as
+	// its PerUser.
+	signalling auth.SignallingPolicy
 
 	ready   atomic.Bool
 	closers []io.Closer
@@ -198,9 +201,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// Loading users and bindings leaves garbage several times the size of
 	// what is kept; hand it back now instead of carrying it as RSS.
 	debug.FreeOSMemory()
+	s.signalling = auth.SignallingPolicy{Default: cfg.Security.Signalling}
 	s.reg = registrar.New(registrar.Config{
 		MinExpires: cfg.Registrar.MinExpires, MaxExpires: cfg.Registrar.MaxExpires,
 		DefaultExpires: cfg.Registrar.DefaultExpires, MaxContacts: cfg.Registrar.MaxContacts,
+		SignallingAllowed: s.signallingAllowed,
 	}, s.digest, s.loc, canonical{s.dir}, log, now)
 
 	s.gate = &sipx.Gate{
@@ -212,6 +217,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Log:       log,
 	}
 	return s, nil
+}
+
+// signallingAllowed is the one place that decides whether an
+// authenticated user may send requests over a transport ("UDP", "TCP",
+// "TLS", "WS", "WSS"): security.signalling, or the user's own setting
+// once signalling.PerUser looks it up. The registrar and the call manager
+// ask it after a successful authentication; no answers 403 "TLS required".
+func (s *Server) signallingAllowed(user, transport string) bool {
+	return s.signalling.Allowed(user, transport)
 }
 
 // canonical adapts the directory to registrar.Directory.
@@ -380,6 +394,11 @@ func (s *Server) contacts(udp sip.ContactHeader) map[string]sip.ContactHeader {
 		c.Address.Port = ta.Port
 		c.Address.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(tp)}}
 		out[tp] = c
+		if tp == "TLS" {
+			// For legs whose Request-URI is sips: (RFC 3261 §8.1.1.8).
+			c.Address.Scheme, c.Address.UriParams = "sips", nil
+			out["SIPS"] = c
+		}
 	}
 	return out
 }
@@ -512,8 +531,9 @@ func (s *Server) Start(ctx context.Context) error {
 		Limits: call.Limits{Concurrent: cfg.Calls.MaxConcurrent, PerMinute: cfg.Calls.MaxPerMinute},
 		Classes: call.Classes{International: cfg.Calls.InternationalPrefixes, Premium: cfg.Calls.PremiumPrefixes,
 			Emergency: cfg.Calls.EmergencyNumbers},
-		Policy:     s.dir.Policy,
-		Federation: call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()}}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		Policy:            s.dir.Policy,
+		SignallingAllowed: s.signallingAllowed,
+		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()}}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)

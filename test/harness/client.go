@@ -182,6 +182,14 @@ func TryDial(t testing.TB, network, server string) (*Client, error) {
 	return c, nil
 }
 
+// WrapConn makes a Client of a stream connection the test accepted itself
+// (a phone's listening socket that the server connected to); transport
+// is "TCP" or "TLS". The caller closes conn.
+func WrapConn(conn net.Conn, transport string) *Client {
+	return &Client{Transport: strings.ToUpper(transport), Server: conn.RemoteAddr().String(),
+		Domain: DefaultDomain, conn: conn, br: bufio.NewReader(conn)}
+}
+
 // Conn is the underlying socket.
 func (c *Client) Conn() net.Conn { return c.conn }
 
