@@ -26,7 +26,9 @@ type BaresipOptions struct {
 	Server   string // host:port of kaopu's SIP listener (the outbound proxy)
 	// RegInt is the registration interval asked for, in seconds (default 60).
 	RegInt int
-	// Transport is "udp" (default) or "tcp".
+	// Transport is "udp" (default), "tcp" or "tls" (Server is then the
+	// TLS listener; the server's certificate is not verified, as baresip
+	// 1.0 does not check it unless given sip_cafile).
 	Transport string
 	// AnswerMode is the account's answermode: "auto" answers every
 	// incoming call at once; "" leaves baresip's default (manual).
@@ -38,10 +40,23 @@ type BaresipOptions struct {
 	AudioSource string
 }
 
+// tcpFree reports whether a TCP port on 127.0.0.1 can be bound now.
+func tcpFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
 // SIPEvent is one SIP message baresip sent or received, from its -s trace.
 type SIPEvent struct {
 	Time time.Time
 	Sent bool
+	// Transport (UDP, TCP, TLS ...), Src and Dst (host:port) are from the
+	// trace line before the message.
+	Transport, Src, Dst string
 	*Message
 }
 
@@ -54,6 +69,7 @@ type Baresip struct {
 	// CtrlPort is the ctrl_tcp command port (see Command).
 	CtrlPort int
 	logPath  string
+	server   string // opts.Server: messages to it were sent by baresip
 
 	mu     sync.Mutex
 	events []SIPEvent
@@ -81,7 +97,13 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		opts.Transport = "udp"
 	}
 	b := &Baresip{t: t, Dir: t.TempDir(), Port: FreePort(t, "both"), CtrlPort: FreePort(t, "tcp"),
-		eof: make(chan struct{})}
+		server: opts.Server, eof: make(chan struct{})}
+	if opts.Transport == "tls" {
+		// baresip listens for TLS on sip_listen's port + 1.
+		for i := 0; i < 20 && !(tcpFree(b.Port+1) && claim(b.Port+1)); i++ {
+			b.Port = FreePort(t, "both")
+		}
+	}
 	lines := []string{
 		"poll_method epoll",
 		fmt.Sprintf("sip_listen 127.0.0.1:%d", b.Port),
@@ -171,6 +193,7 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 	var (
 		collecting bool
 		sent       bool
+		trace      []string // transport, src, dst of the message being read
 		msg        []string
 		head       []string // the header lines while the body is read
 		bodyLeft   int      // bytes of body still to come
@@ -183,7 +206,8 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		collecting, head, msg = false, nil, nil
 		if parsed, err := ParseMessage([]byte(text)); err == nil {
 			b.mu.Lock()
-			b.events = append(b.events, SIPEvent{Time: time.Now(), Sent: sent, Message: parsed})
+			b.events = append(b.events, SIPEvent{Time: time.Now(), Sent: sent,
+				Transport: trace[0], Src: trace[1], Dst: trace[2], Message: parsed})
 			b.mu.Unlock()
 		}
 	}
@@ -194,7 +218,9 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		b.lines = append(b.lines, line)
 		b.mu.Unlock()
 		if m := traceHeader.FindStringSubmatch(line); m != nil {
-			collecting, sent, msg, head = true, m[2] == local, nil, nil
+			// Over TCP and TLS baresip sends from an ephemeral port.
+			collecting, sent, msg, head = true, m[2] == local || m[3] == b.server, nil, nil
+			trace = m[1:]
 			continue
 		}
 		if !collecting {
