@@ -20,6 +20,9 @@
 #                                        --calls-only, --no-calls or --relay-only)
 #   PHONE_ARGS='-calls 2' bash bench/run.sh --phone-only
 #                                        flags for it (bench/cmd/phonebench)
+#   bash bench/run.sh --tls-only         only kaopu's registrations over TLS
+#                                        (persistent connections) vs UDP, in
+#                                        one run; appends to results.txt
 #
 # Installs missing peers (sipp, kamailio + SQLite module, sqlite3,
 # rtpengine-daemon) with apt,
@@ -37,7 +40,7 @@ _args=()
 for a in "$@"; do
 	case "$a" in
 	--phone-only) PHONE_ONLY=1 ;;
-	--calls-only | --no-calls | --relay-only) RUN_PHONE=0 && _args+=("$a") ;;
+	--calls-only | --no-calls | --relay-only | --tls-only) RUN_PHONE=0 && _args+=("$a") ;;
 	*) _args+=("$a") ;;
 	esac
 done
@@ -48,9 +51,11 @@ read -r -a PHONE_ARGS_A <<<"${PHONE_ARGS:-}"
 RUN_REG=1
 RUN_CALLS=1
 RUN_RELAY=1
+TLS_ONLY=0
 REG_ARGS=()
 for a in "$@"; do
 	case "$a" in
+	--tls-only) TLS_ONLY=1 RUN_CALLS=0 RUN_RELAY=0 && REG_ARGS+=(-tls-only) ;;
 	--calls-only) RUN_REG=0 RUN_RELAY=0 ;;
 	--no-calls) RUN_CALLS=0 RUN_RELAY=0 ;;
 	--relay-only) RUN_REG=0 RUN_CALLS=0 ;;
@@ -70,7 +75,7 @@ export KAOPU_BIN
 # ---- peers, idempotent ------------------------------------------------------
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if [ "$RUN_REG" = 1 ] || [ "$RUN_CALLS" = 1 ]; then
+if { [ "$RUN_REG" = 1 ] && [ "$TLS_ONLY" = 0 ]; } || [ "$RUN_CALLS" = 1 ]; then
 	command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 	command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
 	have_pkg kamailio-sqlite-modules || missing+=(kamailio-sqlite-modules)
@@ -175,7 +180,9 @@ if [ "$PHONE_ONLY" = 1 ]; then
 fi
 # -----------------------------------------------------------------------------
 
-if [ "$RUN_REG" = 1 ]; then
+if [ "$TLS_ONLY" = 1 ]; then
+	: # keeps the other figures; results.txt is appended to
+elif [ "$RUN_REG" = 1 ]; then
 	rm -rf "$OUT"
 else
 	# --calls-only and --relay-only keep the other figures; results.txt is

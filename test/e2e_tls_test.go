@@ -193,6 +193,9 @@ func TestTLSPhoneReachedOverItsConnection(t *testing.T) {
 	defer conn.Close()
 	lan := harness.WrapConn(conn, "TLS")
 	inv = awaitInvite(t, lan, 486, "Busy Here")
+	if want := fmt.Sprintf("INVITE sip:alice@127.0.0.1:%d;transport=tls ", listenPort); !strings.HasPrefix(inv.StartLine, want) {
+		t.Errorf("INVITE on the new connection: %q, want %q...", inv.StartLine, want)
+	}
 	if tc := conn.(*tls.Conn).ConnectionState(); tc.Version < tls.VersionTLS12 {
 		t.Errorf("new connection negotiated TLS version %x", tc.Version)
 	}

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -18,18 +21,97 @@ import (
 	"time"
 )
 
-// regGen registers many users over UDP with digest auth, from many sockets.
-// User i always uses socket i % len(conns), Call-ID "reg-NAME@bench" and the
-// Contact <sip:NAME@127.0.0.1:PORT>, so a second round is a true refresh of
-// the same binding (same Call-ID, higher CSeq, same Contact).
+// regGen registers many users with digest auth, over many UDP sockets or
+// many persistent TLS connections (one transaction at a time on each).
+// User i always uses socket/connection i % len(conns), Call-ID
+// "reg-NAME@bench" and the Contact <sip:NAME@127.0.0.1:PORT>
+// (;transport=tls over TLS), so a second round is a true refresh of the
+// same binding (same Call-ID, higher CSeq, same Contact).
 type regGen struct {
-	server *net.UDPAddr
-	domain string
-	users  []user
-	conns  []*net.UDPConn
-	rate   float64 // registrations/s started, at most
-	round  int     // 0 first registration, 1 refresh, …
+	domain    string
+	transport string // "UDP" or "TLS"
+	users     []user
+	conns     []regConn
+	rate      float64 // registrations/s started, at most
+	round     int     // 0 first registration, 1 refresh, …
 }
+
+// regConn is one socket or connection of the generator.
+type regConn interface {
+	send(b []byte) error
+	// recv returns the next message that arrives before deadline.
+	recv(buf []byte, deadline time.Time) ([]byte, error)
+	port() int
+	close() error
+}
+
+type udpConn struct {
+	c      *net.UDPConn
+	server *net.UDPAddr
+}
+
+func (u udpConn) send(b []byte) error {
+	_, err := u.c.WriteToUDP(b, u.server)
+	return err
+}
+
+func (u udpConn) recv(buf []byte, deadline time.Time) ([]byte, error) {
+	u.c.SetReadDeadline(deadline)
+	n, _, err := u.c.ReadFromUDP(buf)
+	return buf[:n], err
+}
+
+func (u udpConn) port() int    { return u.c.LocalAddr().(*net.UDPAddr).Port }
+func (u udpConn) close() error { return u.c.Close() }
+
+// streamConn is a TLS (or TCP) connection; messages are framed by
+// Content-Length (RFC 3261 §18.3).
+type streamConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func (s *streamConn) send(b []byte) error {
+	_, err := s.c.Write(b)
+	return err
+}
+
+func (s *streamConn) recv(buf []byte, deadline time.Time) ([]byte, error) {
+	s.c.SetReadDeadline(deadline)
+	out := buf[:0]
+	for {
+		line, err := s.br.ReadSlice('\n')
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 && len(line) <= 2 {
+			continue // keep-alive CRLF between messages
+		}
+		out = append(out, line...)
+		if len(line) <= 2 {
+			break // the empty line that ends the header
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(string(out), "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			if k = strings.TrimSpace(k); strings.EqualFold(k, "content-length") || k == "l" {
+				n, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+	}
+	if n > 0 {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(s.br, body); err != nil {
+			return nil, err
+		}
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+func (s *streamConn) port() int    { return s.c.LocalAddr().(*net.TCPAddr).Port }
+func (s *streamConn) close() error { return s.c.Close() }
 
 // regResult counts one round.
 type regResult struct {
@@ -65,7 +147,7 @@ func newRegGen(server string, domain string, us []user, sockets int, rate float6
 	if err != nil {
 		return nil, err
 	}
-	g := &regGen{server: sa, domain: domain, users: us, rate: rate}
+	g := &regGen{domain: domain, transport: "UDP", users: us, rate: rate}
 	for range sockets {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -73,14 +155,36 @@ func newRegGen(server string, domain string, us []user, sockets int, rate float6
 			return nil, err
 		}
 		_ = c.SetReadBuffer(1 << 20)
-		g.conns = append(g.conns, c)
+		g.conns = append(g.conns, udpConn{c: c, server: sa})
 	}
 	return g, nil
 }
 
+// newTLSRegGen opens conns TLS connections to server (TLS 1.2 or later;
+// the server's certificate is not verified: the bench's is generated) and
+// returns the generator and the time the handshakes took, one after the
+// other.
+func newTLSRegGen(ctx context.Context, server string, domain string, us []user, conns int, rate float64) (*regGen, time.Duration, error) {
+	g := &regGen{domain: domain, transport: "TLS", users: us, rate: rate}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}},
+		Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}
+	var spent time.Duration
+	for range conns {
+		t0 := time.Now()
+		c, err := d.DialContext(ctx, "tcp", server)
+		if err != nil {
+			g.close()
+			return nil, 0, err
+		}
+		spent += time.Since(t0)
+		g.conns = append(g.conns, &streamConn{c: c, br: bufio.NewReaderSize(c, 16<<10)})
+	}
+	return g, spent, nil
+}
+
 func (g *regGen) close() {
 	for _, c := range g.conns {
-		c.Close()
+		c.close()
 	}
 }
 
@@ -160,21 +264,25 @@ func (g *regGen) run(ctx context.Context) regResult {
 // register does REGISTER -> 401 -> REGISTER with Authorization -> 200.
 // It returns the number of Contact bindings in the 200 for this user, the
 // number of retransmissions, and "" or the reason of the failure.
-func (g *regGen) register(ctx context.Context, c *net.UDPConn, buf []byte, u user) (int, int, string) {
-	port := c.LocalAddr().(*net.UDPAddr).Port
+func (g *regGen) register(ctx context.Context, c regConn, buf []byte, u user) (int, int, string) {
+	port := c.port()
+	contactParams := ""
+	if g.transport != "UDP" {
+		contactParams = ";transport=" + strings.ToLower(g.transport)
+	}
 	callID := "reg-" + u.name + "@bench"
 	cseq := 1 + 2*g.round
 	fromTag := fmt.Sprintf("t%d%s", g.round, u.name)
 	build := func(cseq int, auth string) []byte {
 		var b strings.Builder
 		fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\n", g.domain)
-		fmt.Fprintf(&b, "Via: SIP/2.0/UDP 127.0.0.1:%d;rport;branch=z9hG4bK-%s-%d-%s\r\n", port, u.name, cseq, randHex(4))
+		fmt.Fprintf(&b, "Via: SIP/2.0/%s 127.0.0.1:%d;rport;branch=z9hG4bK-%s-%d-%s\r\n", g.transport, port, u.name, cseq, randHex(4))
 		b.WriteString("Max-Forwards: 70\r\n")
 		fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", u.name, g.domain, fromTag)
 		fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", u.name, g.domain)
 		fmt.Fprintf(&b, "Call-ID: %s\r\n", callID)
 		fmt.Fprintf(&b, "CSeq: %d REGISTER\r\n", cseq)
-		fmt.Fprintf(&b, "Contact: <sip:%s@127.0.0.1:%d>\r\n", u.name, port)
+		fmt.Fprintf(&b, "Contact: <sip:%s@127.0.0.1:%d%s>\r\n", u.name, port, contactParams)
 		if auth != "" {
 			fmt.Fprintf(&b, "Authorization: %s\r\n", auth)
 		}
@@ -226,22 +334,24 @@ func (r sipResp) contactsFor(user string) int {
 
 var errTimeout = errors.New("timeout")
 
-// transact sends req and waits for its final response, retransmitting on
-// the RFC 3261 §17.1.2.2 schedule (500 ms doubling to 4 s), giving up after
-// about 11.5 s.
-func (g *regGen) transact(ctx context.Context, c *net.UDPConn, buf []byte, req []byte, callID string, cseq int) (sipResp, int, error) {
+// transact sends req and waits for its final response. Over UDP it
+// retransmits on the RFC 3261 §17.1.2.2 schedule (500 ms doubling to 4 s),
+// giving up after about 11.5 s; over TLS it sends once and waits as long.
+func (g *regGen) transact(ctx context.Context, c regConn, buf []byte, req []byte, callID string, cseq int) (sipResp, int, error) {
 	waits := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}
+	if g.transport != "UDP" {
+		waits = []time.Duration{11500 * time.Millisecond}
+	}
 	for attempt, w := range waits {
 		if ctx.Err() != nil {
 			return sipResp{}, attempt, ctx.Err()
 		}
-		if _, err := c.WriteToUDP(req, g.server); err != nil {
+		if err := c.send(req); err != nil {
 			return sipResp{}, attempt, fmt.Errorf("send")
 		}
 		deadline := time.Now().Add(w)
 		for {
-			c.SetReadDeadline(deadline)
-			n, _, err := c.ReadFromUDP(buf)
+			msg, err := c.recv(buf, deadline)
 			if err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
@@ -249,7 +359,7 @@ func (g *regGen) transact(ctx context.Context, c *net.UDPConn, buf []byte, req [
 				}
 				return sipResp{}, attempt, fmt.Errorf("recv")
 			}
-			r, ok := parseResponse(buf[:n])
+			r, ok := parseResponse(msg)
 			if !ok || r.callID != callID || r.cseq != cseq || r.code < 200 {
 				continue // stale retransmission, provisional, or not ours
 			}

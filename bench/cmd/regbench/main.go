@@ -46,6 +46,10 @@ type bench struct {
 	quietWait   time.Duration
 	kaopuCfg    string
 	servers     map[string]bool
+	withTLS     bool // TLS vs UDP registrations (tls.go)
+	tlsOnly     bool // only that
+	tlsUsers    int
+	tlsConns    int
 
 	procs *procs
 	ports *ports
@@ -81,6 +85,10 @@ func main() {
 	flag.Float64Var(&b.memRate, "mem-rate", 0, "registrations/s of the memory phase (0: 60% of kaopu's max rate, 1,000-5,000)")
 	flag.DurationVar(&b.quietWait, "quiet-wait", 90*time.Second, "before each server, wait up to this long for other programs to leave the CPUs idle")
 	flag.StringVar(&servers, "servers", "kamailio,kaopu", "servers to measure")
+	flag.BoolVar(&b.withTLS, "tls", true, "also measure kaopu's registrations over TLS (persistent connections) against UDP")
+	flag.BoolVar(&b.tlsOnly, "tls-only", false, "measure only kaopu's TLS vs UDP registrations (no Kamailio, rate ladder or memory phase)")
+	flag.IntVar(&b.tlsUsers, "tls-users", 20000, "users registered per transport in the TLS phase (twice as many are loaded)")
+	flag.IntVar(&b.tlsConns, "tls-conns", 64, "TLS connections (and UDP sockets) of the TLS phase")
 	flag.Parse()
 	if b.tmp == "" {
 		log.Fatal("-tmp is required")
@@ -114,12 +122,17 @@ func (b *bench) run(ctx context.Context) int {
 	b.procs.pidFile = filepath.Join(b.tmp, "pids")
 	b.hz = sysstat.ClockTicks()
 	var err error
-	if b.res, err = newResults(filepath.Join(b.out, "results.txt")); err != nil {
+	// -tls-only adds its figures to those of the last full run.
+	if b.res, err = newResults(filepath.Join(b.out, "results.txt"), b.tlsOnly); err != nil {
 		log.Print(err)
 		return 1
 	}
 	defer b.res.close()
-	if b.steps, err = os.Create(filepath.Join(b.out, "steps.csv")); err != nil {
+	stepsFile := filepath.Join(b.out, "steps.csv")
+	if b.tlsOnly {
+		stepsFile = os.DevNull // no rate steps
+	}
+	if b.steps, err = os.Create(stepsFile); err != nil {
 		log.Print(err)
 		return 1
 	}
@@ -130,7 +143,13 @@ func (b *bench) run(ctx context.Context) int {
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		log.Printf("load average before the run: %s (a quiet machine gives steadier figures)", strings.TrimSpace(string(la)))
 	}
-	all := makeUsers(max(b.memUsers, b.loadUsers))
+	if b.tlsOnly {
+		b.withTLS = true
+		b.servers = map[string]bool{"kaopu": true}
+		b.memUsers = 2 * b.tlsUsers // the users imported
+		b.loadUsers = min(b.loadUsers, b.memUsers)
+	}
+	all := makeUsers(max(b.memUsers, b.loadUsers, 2*b.tlsUsers))
 	b.sippCSV = filepath.Join(b.tmp, "sipp-users.csv")
 	if err := writeSippCSV(b.sippCSV, all[:b.loadUsers]); err != nil {
 		log.Print(err)
@@ -142,6 +161,25 @@ func (b *bench) run(ctx context.Context) int {
 	failed := false
 	maxRate := map[string]int{}
 	cpuPerReg := map[string]map[int]float64{}
+
+	if b.tlsOnly {
+		if b.kaopuBin == "" {
+			log.Print("kaopu: no binary (set KAOPU_BIN or -kaopu)")
+			return 1
+		}
+		seed, err := b.kaopuSeed(ctx, all)
+		if err != nil {
+			log.Printf("kaopu: %v", err)
+			return 1
+		}
+		ok := b.tlsPhase(ctx, seed, all)
+		b.res.fig("bench.other_cpu_pct_max", "n/a (closed loop: see the load average in the log)")
+		log.Printf("done in %s; results in %s", time.Since(b.start).Round(time.Second), b.out)
+		if !ok {
+			return 1
+		}
+		return 0
+	}
 
 	// Kamailio, then kaopu: same users, scenario and rate steps.
 	if b.servers["kamailio"] {
@@ -213,6 +251,16 @@ func (b *bench) run(ctx context.Context) int {
 	// Other programs competing for the 2 cores make every figure above lower
 	// and noisier; say how much there was.
 	b.res.fig("bench.other_cpu_pct_max", fmt.Sprintf("%.0f", b.maxOther))
+
+	// kaopu's registrations over TLS against UDP (tls.go).
+	if b.servers["kaopu"] && seed != "" && b.withTLS {
+		if !b.tlsPhase(ctx, seed, all) {
+			failed = true
+		}
+	}
+	if ctx.Err() != nil {
+		return 130
+	}
 
 	// kaopu memory with 100k bindings, then refresh all of them.
 	if b.servers["kaopu"] && seed != "" {
@@ -568,8 +616,12 @@ type results struct {
 	w io.Writer
 }
 
-func newResults(path string) (*results, error) {
-	f, err := os.Create(path)
+func newResults(path string, appendTo bool) (*results, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if appendTo {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
 	if err != nil {
 		return nil, err
 	}

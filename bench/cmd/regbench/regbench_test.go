@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"math"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDigestAuthorization(t *testing.T) {
@@ -128,5 +131,32 @@ func TestMakeUsers(t *testing.T) {
 			t.Errorf("password %q too short or repeated", u.password)
 		}
 		seen[u.password] = true
+	}
+}
+
+// TestStreamConnFraming: messages on a stream are split by Content-Length,
+// keep-alive CRLFs between them are skipped, and a body is kept whole.
+func TestStreamConnFraming(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	msgs := []string{
+		"SIP/2.0 401 Unauthorized\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+		"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 2 REGISTER\r\nl: 5\r\n\r\nhello",
+		"SIP/2.0 200 OK\r\nCall-ID: y\r\nCSeq: 3 REGISTER\r\nContent-Length: 0\r\n\r\n",
+	}
+	go func() {
+		b.Write([]byte(msgs[0] + "\r\n\r\n" + msgs[1] + msgs[2]))
+	}()
+	sc := &streamConn{c: a, br: bufio.NewReader(a)}
+	buf := make([]byte, 16)
+	for i, want := range msgs {
+		got, err := sc.recv(buf, time.Now().Add(5*time.Second))
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if string(got) != want {
+			t.Fatalf("message %d = %q, want %q", i, got, want)
+		}
 	}
 }

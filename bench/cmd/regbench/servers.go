@@ -111,6 +111,7 @@ type kaopu struct {
 	seed     string // data dir with the users imported, never served from
 	dir      string
 	sipPort  int
+	sipsPort int
 	httpPort int
 	p        *proc
 }
@@ -118,6 +119,9 @@ type kaopu struct {
 func (s *kaopu) name() string   { return "kaopu" }
 func (s *kaopu) target() string { return fmt.Sprintf("127.0.0.1:%d", s.sipPort) }
 func (s *kaopu) process() *proc { return s.p }
+
+// tlsTarget is the TLS listener's address.
+func (s *kaopu) tlsTarget() string { return fmt.Sprintf("127.0.0.1:%d", s.sipsPort) }
 
 // importUsers creates the seed data directory once: `kaopu user import`.
 func importUsers(ctx context.Context, b *bench, us []user) (string, time.Duration, error) {
@@ -157,8 +161,7 @@ func (s *kaopu) start(ctx context.Context) error {
 	if s.sipPort, err = s.b.ports.get(); err != nil {
 		return err
 	}
-	sipsPort, err := s.b.ports.get()
-	if err != nil {
+	if s.sipsPort, err = s.b.ports.get(); err != nil {
 		return err
 	}
 	if s.httpPort, err = s.b.ports.get(); err != nil {
@@ -169,7 +172,7 @@ func (s *kaopu) start(ctx context.Context) error {
 		"--config", s.b.kaopuCfg,
 		"--data", s.dir,
 		"--sip", s.target(),
-		"--sips", fmt.Sprintf("127.0.0.1:%d", sipsPort),
+		"--sips", s.tlsTarget(),
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.httpPort),
 		"--domain", s.b.domain,
 		"--log-level", "warn",
