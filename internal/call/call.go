@@ -725,10 +725,12 @@ func (m *Manager) direct(u sip.Uri) (store.Binding, bool) {
 	}
 	port, tp, scheme := u.Port, "UDP", "sip"
 	if isSIPS(u) {
-		// sips: is TLS to port 5061 (RFC 3263 §4.2).
 		tp, scheme = "TLS", "sips"
+	} else if v, ok := u.UriParams.Get("transport"); ok && v != "" {
+		tp = strings.ToUpper(v)
 	}
 	if port == 0 {
+		// RFC 3263 §4.2: 5061 for TLS, 5060 otherwise.
 		port = 5060
 		if tp == "TLS" {
 			port = 5061
@@ -736,9 +738,6 @@ func (m *Manager) direct(u sip.Uri) (store.Binding, bool) {
 	}
 	if m.cfg.IsSelf(ip.String(), port) {
 		return store.Binding{}, false
-	}
-	if v, ok := u.UriParams.Get("transport"); ok && v != "" && scheme == "sip" {
-		tp = strings.ToUpper(v)
 	}
 	contact := sip.Uri{Scheme: scheme, User: u.User, Host: u.Host, Port: u.Port, UriParams: u.UriParams}
 	return store.Binding{AOR: u.User + "@" + netip.AddrPortFrom(ip, uint16(port)).String(), Contact: contact.String(),
