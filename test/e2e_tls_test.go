@@ -39,21 +39,6 @@ func newInvite(c *harness.Client, uri, user string) *harness.Request {
 	return r
 }
 
-// ackFor sends the ACK of a non-2xx final response res to INVITE req (RFC
-// 3261 §17.1.1.3: same branch, To with the response's tag).
-func ackFor(t *testing.T, c *harness.Client, req *harness.Request, res *harness.Message) {
-	t.Helper()
-	ack := &harness.Request{Method: "ACK", URI: req.URI, Headers: []harness.Header{
-		{Name: "Via", Value: req.Get("Via")}, {Name: "Max-Forwards", Value: "70"},
-		{Name: "From", Value: req.Get("From")}, {Name: "To", Value: res.Get("To")},
-		{Name: "Call-ID", Value: req.Get("Call-ID")},
-		{Name: "CSeq", Value: strings.Fields(req.Get("CSeq"))[0] + " ACK"},
-	}}
-	if err := c.Send(ack.Bytes()); err != nil {
-		t.Fatalf("ACK: %v", err)
-	}
-}
-
 // call sends an authenticated INVITE from user to uri over c and returns
 // its final response, having ACKed it (and the 407 before it).
 func call(t *testing.T, c *harness.Client, uri, user, password string) *harness.Message {
@@ -63,11 +48,12 @@ func call(t *testing.T, c *harness.Client, uri, user, password string) *harness.
 	if err != nil {
 		t.Fatalf("INVITE %s over %s: %v", uri, c.Transport, err)
 	}
+	// ACK the 407 and a failure (ackFor: e2e_security_test.go).
 	if res.Challenge != nil {
-		ackFor(t, c, req, res.Challenge)
+		c.Send(ackFor(req, res.Challenge))
 	}
 	if res.Sent != nil && res.Final.StatusCode() >= 300 {
-		ackFor(t, c, res.Sent, res.Final)
+		c.Send(ackFor(res.Sent, res.Final))
 	}
 	return res.Final
 }
@@ -299,6 +285,54 @@ func TestTLSRequiredSignalling(t *testing.T) {
 	if _, err := srv.WaitLog(time.Second, `register refused: TLS required.*user=alice.*transport=UDP`); err != nil {
 		t.Error(err)
 	}
+
+	// A user's own policy wins over the server's: dave may use UDP.
+	if out, code := harness.RunCLI(t, "user", "add", "dave", "--password", "dave-secret-4", "--signalling", "any",
+		"--data", srv.DataDir); code != 0 {
+		t.Fatalf("kaopu user add dave --signalling any: exit %d\n%s", code, out)
+	}
+	dave := harness.Dial(t, "udp", srv.SIPAddr())
+	if res := registerWithin(t, dave, "dave", "dave-secret-4", 5*time.Second, 200); res.StatusCode() != 200 {
+		t.Fatalf("dave (signalling any) over UDP under tls_required: %q, want 200", res.Status())
+	}
+}
+
+// registerWithin registers user over c until the answer is want or d has
+// passed (the server takes up users and policies added while it runs
+// within about a second), and returns the last answer.
+func registerWithin(t *testing.T, c *harness.Client, user, password string, d time.Duration, want int) *harness.Message {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		res, err := c.DoAuth(c.NewRegister(user, "<"+c.ContactURI(user)+">", 300), user, password, nil, sipTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Final.StatusCode() == want || time.Now().After(deadline) {
+			return res.Final
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestTLSRequiredPerUser: on a server that allows any transport, a user
+// set to tls_required (kaopu user set --signalling) is refused over UDP
+// after authenticating, and registers over TLS; others are unaffected.
+func TestTLSRequiredPerUser(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	harness.AddUser(t, srv.DataDir, "bob", "bob-secret-2", "1002")
+	if out, code := harness.RunCLI(t, "user", "set", "alice", "--signalling", "tls_required", "--data", srv.DataDir); code != 0 {
+		t.Fatalf("kaopu user set alice --signalling tls_required: exit %d\n%s", code, out)
+	}
+	udp := harness.Dial(t, "udp", srv.SIPAddr())
+	if res := registerWithin(t, udp, "alice", "alice-secret-1", 5*time.Second, 403); res.Reason() != "TLS required" {
+		t.Fatalf("alice (tls_required) over UDP: %q, want 403 TLS required", res.Status())
+	}
+	tlsc := harness.Dial(t, "tls", srv.SIPSAddr())
+	register(t, tlsc, "alice", "alice-secret-1", "<"+tlsc.ContactURI("alice")+">", 300, 200)
+	bob := harness.Dial(t, "udp", srv.SIPAddr())
+	register(t, bob, "bob", "bob-secret-2", "<"+bob.ContactURI("bob")+">", 300, 200)
 }
 
 // TestTLSCertificateReload: replacing the configured certificate and key

@@ -55,8 +55,8 @@ type Server struct {
 	calls  *call.Manager
 	cdrs   *cdr.Recorder
 	certs  *certReloader // nil without a TLS listener
-	// signalling is security.signalling; a per-user lookup plugs in as
-	// its PerUser.
+	// signalling is security.signalling, overridden per user by the
+	// user's policy (store.Policy.Signalling).
 	signalling auth.SignallingPolicy
 
 	ready   atomic.Bool
@@ -201,7 +201,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// Loading users and bindings leaves garbage several times the size of
 	// what is kept; hand it back now instead of carrying it as RSS.
 	debug.FreeOSMemory()
-	s.signalling = auth.SignallingPolicy{Default: cfg.Security.Signalling}
+	s.signalling = auth.SignallingPolicy{Default: cfg.Security.Signalling, PerUser: func(user string) (string, bool) {
+		// `kaopu user set NAME --signalling ...`; "" follows the server.
+		p := s.dir.Policy(user).Signalling
+		return p, p != ""
+	}}
 	s.reg = registrar.New(registrar.Config{
 		MinExpires: cfg.Registrar.MinExpires, MaxExpires: cfg.Registrar.MaxExpires,
 		DefaultExpires: cfg.Registrar.DefaultExpires, MaxContacts: cfg.Registrar.MaxContacts,
@@ -221,8 +225,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 
 // signallingAllowed is the one place that decides whether an
 // authenticated user may send requests over a transport ("UDP", "TCP",
-// "TLS", "WS", "WSS"): security.signalling, or the user's own setting
-// once signalling.PerUser looks it up. The registrar and the call manager
+// "TLS", "WS", "WSS"): the user's own setting (kaopu user set --signalling),
+// else security.signalling. The registrar and the call manager
 // ask it after a successful authentication; no answers 403 "TLS required".
 func (s *Server) signallingAllowed(user, transport string) bool {
 	return s.signalling.Allowed(user, transport)
