@@ -3,6 +3,7 @@ package call
 import (
 	"strings"
 
+	"github.com/kaopu/kaopu/internal/dialplan"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -17,30 +18,9 @@ type Classes struct {
 	Emergency              []string // whole numbers
 }
 
-// number returns a dialed user part as a dial string (digits, a leading
-// +, * and #) without visual separators (RFC 3966), or false when it is
-// not a telephone number at all (a user name).
-func number(user string) (string, bool) {
-	user, _, _ = strings.Cut(user, ";") // user parameters (phone-context)
-	var b strings.Builder
-	for i, r := range user {
-		switch {
-		case r >= '0' && r <= '9', r == '*', r == '#':
-			b.WriteRune(r)
-		case r == '+' && i == 0:
-			b.WriteRune(r)
-		case r == '-', r == '.', r == '(', r == ')', r == ' ':
-		default:
-			return "", false
-		}
-	}
-	n := b.String()
-	return n, n != "" && n != "+"
-}
-
-// Emergency reports whether a dialed user part is an emergency number.
+// emergency reports whether a dialed user part is an emergency number.
 func (c Classes) emergency(dialed string) bool {
-	n, ok := number(dialed)
+	n, ok := dialplan.Clean(dialed)
 	if !ok {
 		return false
 	}
@@ -55,7 +35,7 @@ func (c Classes) emergency(dialed string) bool {
 // forbidden returns the first class of dialed the policy does not allow,
 // "" when the call may go ahead.
 func (c Classes) forbidden(dialed string, p store.Policy) string {
-	n, ok := number(dialed)
+	n, ok := dialplan.Clean(dialed)
 	if !ok || c.emergency(dialed) {
 		return ""
 	}
