@@ -37,15 +37,30 @@ func cpuTime(b *testing.B) time.Duration {
 
 // pump sends b.N G.711 packets from src to dst in batches of 16 and reads
 // them at sink, reporting wall and CPU (whole process) time per packet.
-func pump(b *testing.B, src, sink *net.UDPConn, dst netip.AddrPort) {
+// With protect, the packets are made (and protected: the sending phone's
+// SRTP) before the clock starts, so that only the relay's work is timed.
+func pump(b *testing.B, src, sink *net.UDPConn, dst netip.AddrPort, protect func([]byte) []byte) {
 	pkt := mediatest.RTP(0, false, 0, 0, 0x1234, g711)
 	rbuf := make([]byte, 2048)
 	var seq uint16
+	var ready [][]byte
+	if protect != nil {
+		ready = make([][]byte, b.N+4)
+		for i := range ready {
+			p := mediatest.RTP(0, false, uint16(i+1), uint32(i+1)*160, 0x1234, g711)
+			ready[i] = protect(p)
+		}
+	}
 	send := func() {
 		seq++
-		binary.BigEndian.PutUint16(pkt[2:], seq)
-		binary.BigEndian.PutUint32(pkt[4:], uint32(seq)*160)
-		if _, err := src.WriteToUDPAddrPort(pkt, dst); err != nil {
+		out := pkt
+		if ready != nil {
+			out = ready[seq-1]
+		} else {
+			binary.BigEndian.PutUint16(pkt[2:], seq)
+			binary.BigEndian.PutUint32(pkt[4:], uint32(seq)*160)
+		}
+		if _, err := src.WriteToUDPAddrPort(out, dst); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -78,16 +93,42 @@ func pump(b *testing.B, src, sink *net.UDPConn, dst netip.AddrPort) {
 // BenchmarkRelay forwards RTP through a real loopback bridge: one op is one
 // packet sent by a phone, relayed (parse, latch check, stats, send) and
 // received by the other phone. allocs/op covers the relay engine too.
-func BenchmarkRelay(b *testing.B) {
+func BenchmarkRelay(b *testing.B) { benchRelay(b, "127.77.30.1", "", "") }
+
+// BenchmarkRelaySRTP is BenchmarkRelay with SRTP legs: the sending phone's
+// packets (protected before the clock starts) are authenticated and
+// decrypted on leg A, then encrypted again with leg B's own key (SRTP to
+// SRTP, re-keyed) or sent plain (SRTP to RTP). Compare cpu-ns/pkt with
+// BenchmarkRelay's.
+func BenchmarkRelaySRTP(b *testing.B) {
+	for _, c := range []struct{ a, b Suite }{
+		{AESCM128HMACSHA180, AESCM128HMACSHA180},
+		{AESCM128HMACSHA180, ""},
+		{AEADAES128GCM, AEADAES128GCM},
+	} {
+		b.Run(name(c.a)+"-"+name(c.b), func(b *testing.B) { benchRelay(b, "127.77.34.1", c.a, c.b) })
+	}
+}
+
+func benchRelay(b *testing.B, poolIP string, suiteA, suiteB Suite) {
 	phoneA, phoneB := benchConn(b), benchConn(b)
-	pool := testPool(b, "127.77.30.1", 45000, 45003)
+	pool := testPool(b, poolIP, 45000, 45003)
 	var legs [2]*Leg
+	var protect func([]byte) []byte
 	for i, c := range []*net.UDPConn{phoneA, phoneB} {
 		pp, err := pool.Allocate()
 		if err != nil {
 			b.Fatal(err)
 		}
-		legs[i], err = NewLeg(pp, LegConfig{Remote: Remote{RTP: c.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadTypes: pcmuDTMF}})
+		cfg := LegConfig{Remote: Remote{RTP: c.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadTypes: pcmuDTMF}}
+		if s := []Suite{suiteA, suiteB}[i]; s != "" {
+			cfg.SRTP = newKeys(b, s)
+			if i == 0 {
+				phone := newPhoneSRTP(b, cfg.SRTP)
+				protect = func(p []byte) []byte { return phone.rtp(b, p) }
+			}
+		}
+		legs[i], err = NewLeg(pp, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,9 +141,9 @@ func BenchmarkRelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer br.Close()
-	pump(b, phoneA, phoneB, rtpAddr(legs[0]))
-	if s := legs[0].Stats(); s.Lost != 0 || s.PacketsIn < uint64(b.N) {
-		b.Fatalf("lost %d, in %d", s.Lost, s.PacketsIn)
+	pump(b, phoneA, phoneB, rtpAddr(legs[0]), protect)
+	if s := legs[0].Stats(); s.Lost != 0 || s.PacketsIn < uint64(b.N) || s.DroppedAuth != 0 {
+		b.Fatalf("lost %d, in %d, auth failures %d", s.Lost, s.PacketsIn, s.DroppedAuth)
 	}
 }
 
@@ -110,7 +151,7 @@ func BenchmarkRelay(b *testing.B) {
 // relay between them. The difference is what the relay adds per packet.
 func BenchmarkDirect(b *testing.B) {
 	phoneA, phoneB := benchConn(b), benchConn(b)
-	pump(b, phoneA, phoneB, phoneB.LocalAddr().(*net.UDPAddr).AddrPort())
+	pump(b, phoneA, phoneB, phoneB.LocalAddr().(*net.UDPAddr).AddrPort(), nil)
 }
 
 // BenchmarkAcceptRTP is the per-packet work without sockets: parse, latch
@@ -133,7 +174,7 @@ func BenchmarkAcceptRTP(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
 		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
-		if _, _, ok := l.acceptRTP(pkt, src, l.clock.Now()); !ok {
+		if _, _, _, ok := l.acceptRTP(pkt, src, l.clock.Now()); !ok {
 			b.Fatal("rejected")
 		}
 	}

@@ -146,7 +146,8 @@ func (br *Bridge) legs(pp *PortPair) (from, to *Leg) {
 }
 
 // handle relays one datagram received on from's RTP (or RTCP) socket.
-// Called with br.io held and the bridge alive.
+// b's capacity leaves srtpOverhead bytes past bufSize: SRTP is decrypted
+// and encrypted in place. Called with br.io held and the bridge alive.
 func (br *Bridge) handle(from, to *Leg, rtcp bool, b []byte, src netip.AddrPort) {
 	if len(b) >= bufSize {
 		from.c.invalid.Add(1) // possibly truncated
@@ -154,12 +155,12 @@ func (br *Bridge) handle(from, to *Leg, rtcp bool, b []byte, src netip.AddrPort)
 	}
 	now := from.clock.Now()
 	if rtcp {
-		if from.acceptRTCP(b, src, now) && !to.ports.closed.Load() {
-			to.sendRTCP(b)
+		if p, ok := from.acceptRTCP(b, src, now); ok && !to.ports.closed.Load() {
+			to.sendRTCP(p)
 		}
 		return
 	}
-	if st, pt, ok := from.acceptRTP(b, src, now); ok && !to.ports.closed.Load() {
-		to.sendRTP(b, st, pt)
+	if st, pt, p, ok := from.acceptRTP(b, src, now); ok && !to.ports.closed.Load() {
+		to.sendRTP(p, st, pt)
 	}
 }

@@ -107,7 +107,7 @@ func (e *engine) newWorker() (*worker, error) {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	w := &worker{e: e, epfd: epfd, f: os.NewFile(uintptr(epfd), "media-epoll"), done: make(chan struct{}),
-		buf: make([]byte, bufSize), evs: make([]unix.EpollEvent, eventsPerWait)}
+		buf: make([]byte, bufSize, bufSize+srtpOverhead), evs: make([]unix.EpollEvent, eventsPerWait)}
 	w.poll = w.drain
 	return w, nil
 }

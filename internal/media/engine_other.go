@@ -30,7 +30,7 @@ func (w *worker) add(pp *PortPair) error {
 func (w *worker) remove(pp *PortPair) {}
 
 func (w *worker) read(pp *PortPair, s sock, rtcp bool) {
-	buf := make([]byte, bufSize)
+	buf := make([]byte, bufSize, bufSize+srtpOverhead)
 	for {
 		n, src, err := s.recvFrom(buf)
 		if err != nil {

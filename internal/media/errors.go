@@ -23,4 +23,7 @@ var (
 	// ErrPayloadType means a negotiated payload type is outside 0-127 or is
 	// listed twice.
 	ErrPayloadType = errors.New("media: bad payload type")
+	// ErrSuite means an SRTP suite is not supported or a key has the wrong
+	// length for it.
+	ErrSuite = errors.New("media: unsupported SRTP suite or key")
 )

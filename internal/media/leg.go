@@ -46,6 +46,10 @@ type LegConfig struct {
 	// Logger receives latch events; nil discards them. Give it the call's
 	// child logger (call_id, leg).
 	Logger *slog.Logger
+	// SRTP, when set, makes this an SRTP leg (SDES keys, see SRTP): what
+	// the peer sends is authenticated and decrypted, what is sent to it is
+	// encrypted with the server's key. Nil is plain RTP.
+	SRTP *SRTP
 }
 
 // Leg is the server's side of one call leg's media: an RTP/RTCP port pair,
@@ -63,6 +67,8 @@ type Leg struct {
 	mu    sync.Mutex // serialises changes of state
 	state atomic.Pointer[legState]
 
+	sec atomic.Pointer[legSRTP] // nil: plain RTP
+
 	rtpLatch  atomic.Pointer[latch]
 	rtcpLatch atomic.Pointer[latch]
 	bridged   atomic.Bool
@@ -72,6 +78,7 @@ type Leg struct {
 	rx      rxStats
 	rtcpP   rtcpParser
 	rtcpRep RTCPReport
+	hdrs    srtpScratch
 
 	reportMu sync.Mutex
 	report   RTCPReport
@@ -122,6 +129,7 @@ type counters struct {
 	invalid              atomic.Uint64
 	codec                atomic.Uint64
 	sendErrors           atomic.Uint64
+	auth                 atomic.Uint64
 	expected             atomic.Uint64
 	lost                 atomic.Int64
 	jitter               atomic.Int64 // time.Duration
@@ -155,6 +163,11 @@ func NewLeg(ports *PortPair, cfg LegConfig) (*Leg, error) {
 		l.window = DefaultLatchWindow
 	}
 	l.epoch = l.clock.Now()
+	sec, err := newLegSRTP(cfg.SRTP, nil)
+	if err != nil {
+		return nil, err
+	}
+	l.sec.Store(sec)
 	l.state.Store(&legState{
 		remote: unmapAP(cfg.Remote.RTP),
 		rtcp:   unmapAP(cfg.Remote.RTCP),
@@ -192,6 +205,24 @@ func (l *Leg) SetRemote(r Remote) error {
 	return nil
 }
 
+// SetSRTP changes the leg's keys after a new offer/answer exchange (nil:
+// plain RTP from now on). Contexts whose key did not change are kept, with
+// their rollover counters and replay windows.
+func (l *Leg) SetSRTP(k *SRTP) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.sec.Load()
+	sec, err := newLegSRTP(k, old)
+	if err != nil {
+		return err
+	}
+	if (old == nil) != (sec == nil) || (old != nil && (old.in != sec.in || old.out != sec.out)) {
+		l.log.Info("media keys changed", "srtp", k)
+	}
+	l.sec.Store(sec)
+	return nil
+}
+
 // start opens the latch window; the bridge calls it before reading.
 func (l *Leg) start() {
 	l.mu.Lock()
@@ -226,10 +257,14 @@ func (l *Leg) Stats() Stats {
 		DroppedInvalid:   l.c.invalid.Load(),
 		DroppedCodec:     l.c.codec.Load(),
 		SendErrors:       l.c.sendErrors.Load(),
+		DroppedAuth:      l.c.auth.Load(),
 		Expected:         l.c.expected.Load(),
 		Lost:             l.c.lost.Load(),
 		Jitter:           time.Duration(l.c.jitter.Load()),
 		LastActivity:     l.LastActivity(),
+	}
+	if sec := l.sec.Load(); sec != nil {
+		s.SRTP = sec.suite
 	}
 	if lt := l.rtpLatched(st); lt != nil {
 		s.Latched = lt.addr
@@ -285,20 +320,40 @@ func (l *Leg) rank(src netip.AddrPort, st *legState) uint8 {
 
 // acceptRTP applies the latching rules of doc.go to one datagram received
 // on the RTP socket and, if it is accepted, accounts it. It returns the
-// state it decided with and the packet's payload type. Called only by the
-// relay, under the bridge's io lock; no allocation except when the latch
-// moves.
-func (l *Leg) acceptRTP(b []byte, src netip.AddrPort, now time.Time) (*legState, uint8, bool) {
+// state it decided with, the packet's payload type and the plain packet:
+// b itself, or on an SRTP leg b authenticated and decrypted in place
+// (before any latching, so that only the key holder can latch). Called
+// only by the relay, under the bridge's io lock; no allocation except
+// when the latch moves.
+func (l *Leg) acceptRTP(b []byte, src netip.AddrPort, now time.Time) (*legState, uint8, []byte, bool) {
 	st := l.state.Load()
+	n := len(b)
+	if sec := l.sec.Load(); sec != nil {
+		// The header is in clear; the padding count is not (it sits
+		// before the tag), so the full check waits for the plain packet.
+		if n < 12 || b[0]>>6 != 2 || classify(b) != kindRTP {
+			l.c.invalid.Add(1)
+			return nil, 0, nil, false
+		}
+		if _, ok := st.pt.lookup(b[1] & 0x7f); !ok {
+			l.c.invalid.Add(1)
+			return nil, 0, nil, false
+		}
+		var ok bool
+		if b, ok = sec.decryptRTP(b, &l.hdrs.rtp); !ok {
+			l.c.auth.Add(1)
+			return nil, 0, nil, false
+		}
+	}
 	h, ok := parseRTP(b)
 	if !ok {
 		l.c.invalid.Add(1)
-		return nil, 0, false
+		return nil, 0, nil, false
 	}
 	c, ok := st.pt.lookup(h.pt)
 	if !ok {
 		l.c.invalid.Add(1)
-		return nil, 0, false
+		return nil, 0, nil, false
 	}
 	src = unmapAP(src)
 	lt := l.rtpLatched(st)
@@ -311,7 +366,7 @@ func (l *Leg) acceptRTP(b []byte, src netip.AddrPort, now time.Time) (*legState,
 		case lt != nil && inWindow && r > lt.rank: // rule 4: a better-ranked source
 		default: // rule 5
 			l.c.strangers.Add(1)
-			return nil, 0, false
+			return nil, 0, nil, false
 		}
 		l.rtpLatch.Store(&latch{addr: src, rank: r, gen: st.gen})
 		l.log.Info("rtp latched", "source", src, "sdp", st.remote, "rank", r)
@@ -324,30 +379,42 @@ func (l *Leg) acceptRTP(b []byte, src netip.AddrPort, now time.Time) (*legState,
 	l.c.jitter.Store(int64(l.rx.jitterDuration()))
 	l.c.lastActivity.Store(int64(arrival) + 1)
 	l.c.packetsIn.Add(1)
-	l.c.bytesIn.Add(uint64(len(b)))
-	return st, h.pt, true
+	l.c.bytesIn.Add(uint64(n))
+	return st, h.pt, b, true
 }
 
 // acceptRTCP applies the RTCP latching rules of doc.go to one datagram
-// received on the RTCP socket and keeps its SR/RR. Called only by the
-// relay, under the bridge's io lock.
-func (l *Leg) acceptRTCP(b []byte, src netip.AddrPort, now time.Time) bool {
+// received on the RTCP socket and keeps its SR/RR. It returns the plain
+// packet (on an SRTP leg, SRTCP authenticated and decrypted in place).
+// Called only by the relay, under the bridge's io lock.
+func (l *Leg) acceptRTCP(b []byte, src netip.AddrPort, now time.Time) ([]byte, bool) {
+	if sec := l.sec.Load(); sec != nil {
+		if len(b) < 8 || b[0]>>6 != 2 || classify(b) != kindRTCP {
+			l.c.invalid.Add(1)
+			return nil, false
+		}
+		var ok bool
+		if b, ok = sec.decryptRTCP(b, &l.hdrs.rtcp); !ok {
+			l.c.auth.Add(1)
+			return nil, false
+		}
+	}
 	if !validRTCP(b) {
 		l.c.invalid.Add(1)
-		return false
+		return nil, false
 	}
 	st := l.state.Load()
 	src = unmapAP(src)
 	if lt := l.rtcpLatched(st); lt != nil {
 		if lt.addr != src {
 			l.c.strangers.Add(1)
-			return false
+			return nil, false
 		}
 	} else {
 		rl := l.rtpLatched(st)
 		if (rl == nil || rl.addr.Addr() != src.Addr()) && src != st.remoteRTCP() {
 			l.c.strangers.Add(1)
-			return false
+			return nil, false
 		}
 		l.rtcpLatch.Store(&latch{addr: src, gen: st.gen})
 		l.log.Info("rtcp latched", "source", src)
@@ -361,7 +428,7 @@ func (l *Leg) acceptRTCP(b []byte, src netip.AddrPort, now time.Time) bool {
 		l.report.Blocks = append(blocks, l.rtcpRep.Blocks...)
 		l.reportMu.Unlock()
 	}
-	return true
+	return b, true
 }
 
 // rtpDest is where RTP for the peer goes: the latched source, else the SDP
@@ -388,7 +455,9 @@ func (l *Leg) rtcpDest(st *legState) netip.AddrPort {
 
 // sendRTP sends a packet that the other leg accepted (with payload type pt
 // under state from) to this leg's peer, if this leg negotiated the same
-// codec. Called by the relay with the other leg's packet.
+// codec; on an SRTP leg it is encrypted in place first, so b's capacity
+// must leave srtpOverhead bytes. Called by the relay with the other leg's
+// plain packet.
 func (l *Leg) sendRTP(b []byte, from *legState, pt uint8) {
 	st := l.state.Load()
 	in, _ := from.pt.lookup(pt)
@@ -402,6 +471,12 @@ func (l *Leg) sendRTP(b []byte, from *legState, pt uint8) {
 		l.c.sendErrors.Add(1)
 		return
 	}
+	if sec := l.sec.Load(); sec != nil {
+		if b, ok = sec.encryptRTP(b, &l.hdrs.rtp); !ok {
+			l.c.auth.Add(1)
+			return
+		}
+	}
 	if err := l.ports.rtp.sendTo(b, dst); err != nil {
 		l.c.sendErrors.Add(1)
 		return
@@ -411,12 +486,19 @@ func (l *Leg) sendRTP(b []byte, from *legState, pt uint8) {
 }
 
 // sendRTCP sends an accepted RTCP packet of the other leg to this leg's
-// peer, untouched.
+// peer: untouched, or encrypted in place on an SRTP leg.
 func (l *Leg) sendRTCP(b []byte) {
 	dst := l.rtcpDest(l.state.Load())
 	if !usable(dst) {
 		l.c.sendErrors.Add(1)
 		return
+	}
+	if sec := l.sec.Load(); sec != nil {
+		var ok bool
+		if b, ok = sec.encryptRTCP(b, &l.hdrs.rtcp); !ok {
+			l.c.auth.Add(1)
+			return
+		}
 	}
 	if err := l.ports.rtcp.sendTo(b, dst); err != nil {
 		l.c.sendErrors.Add(1)

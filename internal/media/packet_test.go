@@ -259,7 +259,7 @@ func FuzzAcceptRTP(f *testing.F) {
 		}
 		defer l.Close()
 		l.start()
-		_, _, ok := l.acceptRTP(b, sources[int(who)%len(sources)], clock.Now())
+		_, _, _, ok := l.acceptRTP(b, sources[int(who)%len(sources)], clock.Now())
 		h, valid := parseRTP(b)
 		_, negotiated := l.state.Load().pt.lookup(h.pt)
 		s := l.Stats()

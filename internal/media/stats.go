@@ -30,6 +30,12 @@ type Stats struct {
 	// SendErrors counts packets for the peer that could not be sent: no
 	// usable remote address yet (or on hold, 0.0.0.0), or the socket refused.
 	SendErrors uint64
+	// DroppedAuth counts SRTP and SRTCP packets from the peer that failed
+	// authentication or the replay check (wrong key, forged, replayed),
+	// and packets for an SRTP peer that could not be protected.
+	DroppedAuth uint64
+	// SRTP names the leg's crypto suite; empty for plain RTP.
+	SRTP Suite
 
 	// Expected and Lost follow RFC 3550 §A.3 from sequence numbers, summed
 	// over every SSRC the peer used; Lost is negative when duplicates
