@@ -49,12 +49,25 @@
 // without control characters), never copied lines, so a peer cannot smuggle
 // attributes to the other leg.
 //
+// # SRTP (SDES)
+//
+// Each leg's keys are its own (RFC 4568): a=crypto lines are never copied
+// from one leg to the other. Stream.SelectCrypto picks the first offered
+// line the media layer supports (the caller passes media's KeyLen); the
+// server answers with that tag and suite and a key it generated for that
+// leg (RewriteOptions.Crypto). Toward the other leg it offers its own keys
+// for every supported suite, in RTP/AVP ("best effort", which a peer
+// without SRTP can answer plainly) or RTP/SAVP (RewriteOptions.Secure);
+// Stream.AnswerCrypto reads which one the answer took. ParseCrypto refuses
+// MKIs, several keys and session parameters, and its errors never quote
+// the key; Crypto's String hides it.
+//
 // # Not yet
 //
-// SRTP: Negotiate refuses transports that require it (RTP/SAVP, WebRTC's
-// UDP/TLS/RTP/SAVPF) with ErrUnsupported, and Rewrite strips a=crypto,
-// a=fingerprint, ICE candidates and credentials. Parse keeps them (Stream's
-// Crypto, Fingerprint, Setup, ICE) for the SRTP and WebRTC work, which adds
-// them back where audioSection says. T.38 (m=image ... udptl) is not SDP
-// pion accepts, so such a re-INVITE is ErrMalformed.
+// DTLS-SRTP: Negotiate refuses WebRTC's UDP/TLS/RTP/SAVPF (and RTP/SAVP
+// without a=crypto) with ErrUnsupported, and Rewrite strips a=fingerprint,
+// ICE candidates and credentials. Parse keeps them (Stream's Fingerprint,
+// Setup, ICE) for the WebRTC work, which adds them back where audioSection
+// says. T.38 (m=image ... udptl) is not SDP pion accepts, so such a
+// re-INVITE is ErrMalformed.
 package sdpx

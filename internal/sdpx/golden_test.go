@@ -94,7 +94,7 @@ func TestGolden(t *testing.T) {
 			negotiated: []uint8{8, 101}},
 		{file: "asterisk_srtp.sdp", addr: "192.0.2.10", port: 16204, proto: "RTP/SAVP",
 			pts: []uint8{0, 8, 101}, media: 1, rtcp: "192.0.2.10:16205", crypto: 1,
-			negErr: ErrUnsupported},
+			negotiated: []uint8{0, 8, 101}},
 		{file: "oldhold_c0.sdp", addr: "0.0.0.0", port: 51372, proto: "RTP/AVP",
 			pts: []uint8{0, 101}, effective: SendOnly, media: 1, rtcp: "0.0.0.0:51373",
 			negotiated: []uint8{0, 101}},

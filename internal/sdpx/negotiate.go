@@ -33,16 +33,18 @@ func DefaultCodecs() []PT {
 // Use it on an offer with the server's supported list, then on the answer
 // with what the offer negotiated. It fails with ErrNoCommonCodec when no
 // audio codec is left, and with ErrUnsupported when the stream's transport
-// requires SRTP or DTLS-SRTP (RTP/SAVP, UDP/TLS/RTP/SAVPF: SDES keys or a
-// WebRTC peer), which the relay does not terminate yet: the call layer
-// answers 488 to both. An RTP/AVP stream that merely lists a=crypto
-// ("best effort" SRTP) negotiates as plain RTP.
+// needs DTLS-SRTP (UDP/TLS/RTP/SAVPF, a=fingerprint: a WebRTC peer), which
+// the relay does not terminate yet, or is RTP/SAVP without any a=crypto:
+// the call layer answers 488 to both. Whether an a=crypto line is usable
+// is the caller's question (Stream.SelectCrypto): an RTP/SAVP stream
+// without a usable one must be refused there too, while an RTP/AVP stream
+// that merely lists a=crypto ("best effort" SRTP) may fall back to plain
+// RTP.
 func Negotiate(s *Session, supported []PT) ([]PT, error) {
 	st := &s.Audio
-	if st.Secure() {
-		// SRTP (RFC 4568 a=crypto, RFC 8842 a=fingerprint) is accepted
-		// here once the media layer terminates it.
-		return nil, fmt.Errorf("%w: %s needs SRTP", ErrUnsupported, st.Proto)
+	if st.Secure() && (strings.Contains(st.Proto, "TLS") || st.Fingerprint != "" || len(st.Crypto) == 0) {
+		// DTLS-SRTP (RFC 8842 a=fingerprint) is for the WebRTC work.
+		return nil, fmt.Errorf("%w: %s needs DTLS-SRTP or SDES keys", ErrUnsupported, st.Proto)
 	}
 	if supported == nil {
 		supported = DefaultCodecs()

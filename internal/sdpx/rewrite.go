@@ -24,6 +24,15 @@ type RewriteOptions struct {
 	// where AnswerTo's audio is and every other stream rejected. Nil for
 	// an offer, which mirrors s's own m= lines.
 	AnswerTo *Session
+	// Crypto are the a=crypto lines to write, with the server's keys for
+	// the leg the SDP goes to (RFC 4568): in an offer every suite offered,
+	// in an answer the one line accepted, with the offer's tag. Empty
+	// means plain RTP.
+	Crypto []Crypto
+	// Secure makes an offer's transport RTP/SAVP (SRTP required) rather
+	// than RTP/AVP with a=crypto (best-effort SRTP, which a peer without
+	// SRTP can still answer). Answers keep the offer's transport.
+	Secure bool
 }
 
 // Rewrite writes the SDP the server sends on the other leg for s: the o=
@@ -37,9 +46,10 @@ type RewriteOptions struct {
 // which keeps the m= lines of both legs in step for later re-INVITEs.
 //
 // Everything else is dropped: ICE candidates and credentials, DTLS
-// fingerprints, SDES keys, rtcp-mux, RTCP feedback, SSRCs, bandwidth and
-// session attributes. The transport is RTP/AVP in an offer, and the
-// offer's (RTP/AVP or RTP/AVPF) in an answer.
+// fingerprints, the peer's SDES keys (the server writes its own,
+// opts.Crypto, never the other leg's), rtcp-mux, RTCP feedback, SSRCs,
+// bandwidth and session attributes. The transport is RTP/AVP in an offer
+// (RTP/SAVP with opts.Secure), and the offer's in an answer.
 func Rewrite(s *Session, addr netip.Addr, port int, opts RewriteOptions) ([]byte, error) {
 	if s == nil || opts.Origin == nil {
 		return nil, fmt.Errorf("%w: no session or no origin", ErrInvalid)
@@ -60,10 +70,16 @@ func Rewrite(s *Session, addr netip.Addr, port int, opts RewriteOptions) ([]byte
 	}
 
 	lines, audio, proto := s.Media, s.Audio.Index, "RTP/AVP"
+	if opts.Secure {
+		if len(opts.Crypto) == 0 {
+			return nil, fmt.Errorf("%w: RTP/SAVP offer without a=crypto", ErrInvalid)
+		}
+		proto = "RTP/SAVP"
+	}
 	disabled := s.Audio.Disabled()
 	if a := opts.AnswerTo; a != nil {
 		lines, audio, proto = a.Media, a.Audio.Index, a.Audio.Proto
-		if a.Audio.Secure() {
+		if a.Audio.Secure() && len(opts.Crypto) == 0 {
 			return nil, fmt.Errorf("%w: cannot answer %s without SRTP", ErrUnsupported, proto)
 		}
 		disabled = disabled || a.Audio.Disabled() // RFC 3264 §6
@@ -98,7 +114,7 @@ func Rewrite(s *Session, addr netip.Addr, port int, opts RewriteOptions) ([]byte
 	}
 	for i, m := range lines {
 		if i == audio {
-			sd.MediaDescriptions[i] = audioSection(&s.Audio, port, proto, codecs)
+			sd.MediaDescriptions[i] = audioSection(&s.Audio, port, proto, codecs, opts.Crypto)
 			continue
 		}
 		format := "0"
@@ -130,7 +146,7 @@ func Rewrite(s *Session, addr netip.Addr, port int, opts RewriteOptions) ([]byte
 	return out, nil
 }
 
-func audioSection(st *Stream, port int, proto string, codecs []PT) *sdp.MediaDescription {
+func audioSection(st *Stream, port int, proto string, codecs []PT, crypto []Crypto) *sdp.MediaDescription {
 	md := &sdp.MediaDescription{MediaName: sdp.MediaName{
 		Media:   "audio",
 		Port:    sdp.RangedPort{Value: port},
@@ -155,10 +171,11 @@ func audioSection(st *Stream, port int, proto string, codecs []PT) *sdp.MediaDes
 		md.Attributes = append(md.Attributes, sdp.NewAttribute("maxptime", strconv.Itoa(st.MaxPtime)))
 	}
 	md.Attributes = append(md.Attributes, sdp.NewPropertyAttribute(st.Effective().String()))
-	// SRTP goes here when the media layer terminates it: a=crypto (RFC
-	// 4568) for SDES legs, or a=fingerprint, a=setup, a=ice-ufrag,
-	// a=ice-pwd and a=candidate (RFC 8842, RFC 8839) plus a=rtcp-mux for
-	// WebRTC legs, with the transport set accordingly.
+	for _, c := range crypto {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("crypto", c.attr()))
+	}
+	// WebRTC legs will add a=fingerprint, a=setup, a=ice-ufrag, a=ice-pwd
+	// and a=candidate (RFC 8842, RFC 8839) plus a=rtcp-mux here.
 	return md
 }
 

@@ -36,7 +36,8 @@ func TestNegotiate(t *testing.T) {
 			err: ErrNoCommonCodec},
 		{name: "nothing in common", body: sdpWith("", "m=audio 4000 RTP/AVP 18 3\r\n"), err: ErrNoCommonCodec},
 		{name: "unnamed dynamic type never matches", body: sdpWith("", "m=audio 4000 RTP/AVP 96 0\r\n"), want: []uint8{0}},
-		{name: "SRTP required", body: load(t, "asterisk_srtp.sdp"), err: ErrUnsupported},
+		{name: "SRTP with SDES keys", body: load(t, "asterisk_srtp.sdp"), want: []uint8{0, 8, 101}},
+		{name: "SRTP required, no keys", body: sdpWith("", "m=audio 4000 RTP/SAVP 0\r\n"), err: ErrUnsupported},
 		{name: "WebRTC", body: load(t, "chrome_offer.sdp"), err: ErrUnsupported},
 		{name: "G.722 written as 16000", body: sdpWith("", "m=audio 4000 RTP/AVP 9\r\na=rtpmap:9 G722/16000\r\n"), want: []uint8{9}},
 	}

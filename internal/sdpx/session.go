@@ -135,8 +135,9 @@ type Stream struct {
 	RTCP netip.AddrPort
 	// RTCPMux is set when a=rtcp-mux (RFC 5761) was offered.
 	RTCPMux bool
-	// Crypto holds the a=crypto values (RFC 4568 SDES-SRTP keys) verbatim;
-	// nothing interprets them yet.
+	// Crypto holds the a=crypto values (RFC 4568 SDES-SRTP keys) verbatim:
+	// they carry keys, so never log them; SelectCrypto and AnswerCrypto
+	// read them.
 	Crypto []string
 	// Fingerprint and Setup are a=fingerprint and a=setup (DTLS-SRTP,
 	// RFC 8842), media-level over session-level.
@@ -150,7 +151,7 @@ type Stream struct {
 func (st *Stream) Disabled() bool { return st.Port == 0 }
 
 // Secure reports whether the transport requires SRTP (RTP/SAVP, RTP/SAVPF,
-// UDP/TLS/RTP/SAVPF), which the relay cannot terminate yet.
+// UDP/TLS/RTP/SAVPF).
 func (st *Stream) Secure() bool { return secureProto(st.Proto) }
 
 func secureProto(proto string) bool {
