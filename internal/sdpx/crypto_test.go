@@ -36,11 +36,11 @@ func TestParseCrypto(t *testing.T) {
 		{v: "2 AEAD_AES_128_GCM inline:" + k28, tag: 2, suite: "AEAD_AES_128_GCM"},
 		{v: "2 AEAD_AES_128_GCM inline:" + strings.TrimRight(k28, "="), tag: 2, suite: "AEAD_AES_128_GCM"}, // unpadded
 		{v: "1 AES_256_CM_HMAC_SHA1_80 inline:" + key30, err: ErrUnsupported},
-		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + "|2^20|1:4", err: ErrUnsupported},          // MKI
-		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + "|1:4", err: ErrUnsupported},               // MKI, no lifetime
-		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + ";inline:" + key30, err: ErrUnsupported},   // two keys
+		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + "|2^20|1:4", err: ErrUnsupported},         // MKI
+		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + "|1:4", err: ErrUnsupported},              // MKI, no lifetime
+		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + ";inline:" + key30, err: ErrUnsupported},  // two keys
 		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + " UNENCRYPTED_SRTP", err: ErrUnsupported}, // session param
-		{v: "1 AEAD_AES_128_GCM inline:" + key30, err: ErrMalformed},                                 // 30 bytes for a 28-byte suite
+		{v: "1 AEAD_AES_128_GCM inline:" + key30, err: ErrMalformed},                                // 30 bytes for a 28-byte suite
 		{v: "1 AES_CM_128_HMAC_SHA1_80 inline:%%%", err: ErrMalformed},
 		{v: "x AES_CM_128_HMAC_SHA1_80 inline:" + key30, err: ErrMalformed},
 		{v: "1 AES_CM_128_HMAC_SHA1_80 key:" + key30, err: ErrUnsupported},
