@@ -48,6 +48,9 @@ type Config struct {
 	// required" (secure.go). Nil allows every transport.
 	SignallingAllowed func(user, transport string) bool
 	Resolver          Resolver // nil: net.DefaultResolver
+	// MediaEncryption is the global media encryption policy,
+	// PolicyOptional ("" too) or PolicyRequired; see mediaPolicy.
+	MediaEncryption string
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -345,12 +348,16 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
 		return
 	}
-	med, err := m.newAnchor(req.Body(), m.log.With("call_id", callID))
+	med, err := m.newAnchor(req.Body(), m.log.With("call_id", callID), ar.User, callee)
 	if err != nil {
 		var rf *refusal
 		errors.As(err, &rf)
-		m.log.Info("call refused", "call_id", callID, "status", rf.code, "reason", rf.reason)
-		respond(tx, req, rf.code, rf.reason)
+		var hdrs []sip.Header
+		if err == errSRTPRequired {
+			hdrs = append(hdrs, m.srtpWarning())
+		}
+		m.log.Info("call refused", "call_id", callID, "status", rf.code, "reason", rf.reason, "srtp_required", err == errSRTPRequired)
+		respond(tx, req, rf.code, rf.reason, hdrs...)
 		rec.End(cdr.DispositionFor(rf.code, false, false), rf.code, nil)
 		return
 	}

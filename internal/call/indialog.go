@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -54,46 +55,87 @@ func (sd side) legs() (origin, other *media.Leg, originOrigin, otherOrigin *sdpx
 	return a.legB, a.legA, a.originB, a.originA
 }
 
+// secs returns the SDES state of the originator's leg and the other's,
+// and the originator's policy.
+func (sd side) secs() (origin, other *legSec, policy, otherPolicy string) {
+	a := sd.c.med
+	if sd.fromCaller {
+		return &a.secA, &a.secB, a.policyA, a.policyB
+	}
+	return &a.secB, &a.secA, a.policyB, a.policyA
+}
+
+// pendingOffer is an in-dialog offer relayed and waiting for its answer:
+// the SDES state both legs take if the answer is usable.
+type pendingOffer struct {
+	offer       *sdpx.Session
+	pts         []sdpx.PT
+	origin      legSec // from the originator's offer
+	otherOffer  legSec // our offer to the other party
+	otherPolicy string
+}
+
 // rewriteOffer handles an SDP offer inside the call: the originator's leg
 // now sends to the new address, and the other party gets the offer with
-// the relay's address.
-func (sd side) rewriteOffer(body []byte) (out []byte, offer *sdpx.Session, pts []sdpx.PT, err error) {
+// the relay's address and, on an SRTP leg, the keys in force there (never
+// the originator's).
+func (sd side) rewriteOffer(body []byte) (out []byte, po *pendingOffer, err error) {
 	if sd.c.med == nil || len(body) == 0 {
-		return body, nil, nil, nil
+		return body, nil, nil
 	}
-	if offer, err = sdpx.Parse(body); err != nil {
-		return nil, nil, nil, err
+	offer, err := sdpx.Parse(body)
+	if err != nil {
+		return nil, nil, err
 	}
-	if pts, err = sdpx.Negotiate(offer, nil); err != nil {
-		return nil, nil, nil, err
+	pts, err := sdpx.Negotiate(offer, nil)
+	if err != nil {
+		return nil, nil, err
 	}
+	curOrigin, curOther, policy, otherPolicy := sd.secs()
+	po = &pendingOffer{offer: offer, pts: pts, otherPolicy: otherPolicy}
+	if po.origin, err = secFromOffer(&offer.Audio, policy, curOrigin); err != nil {
+		return nil, nil, err
+	}
+	po.otherOffer = reofferSec(*curOther)
 	origin, other, _, otherOrigin := sd.legs()
 	rtp, rtcp, _ := offer.Remote()
 	origin.SetRemote(media.Remote{RTP: rtp, RTCP: rtcp, PayloadTypes: toMedia(pts)})
 	local, _ := other.Local()
-	out, err = sdpx.Rewrite(offer, sd.c.med.ip, int(local.Port()), sdpx.RewriteOptions{Origin: otherOrigin, Codecs: pts})
-	return out, offer, pts, err
+	out, err = sdpx.Rewrite(offer, sd.c.med.ip, int(local.Port()), sdpx.RewriteOptions{Origin: otherOrigin, Codecs: pts,
+		Crypto: po.otherOffer.offered, Secure: po.otherOffer.savp})
+	return out, po, err
 }
 
-// rewriteAnswer handles the other party's answer to such an offer.
-func (sd side) rewriteAnswer(body []byte, offer *sdpx.Session, offered []sdpx.PT) ([]byte, error) {
-	if sd.c.med == nil || offer == nil || len(body) == 0 {
+// rewriteAnswer handles the other party's answer to such an offer, and
+// re-keys the legs whose keys changed.
+func (sd side) rewriteAnswer(body []byte, po *pendingOffer) ([]byte, error) {
+	if sd.c.med == nil || po == nil || len(body) == 0 {
 		return body, nil
 	}
 	ans, err := sdpx.Parse(body)
 	if err != nil {
 		return nil, err
 	}
-	pts, err := sdpx.Negotiate(ans, offered)
+	pts, err := sdpx.Negotiate(ans, po.pts)
+	if err != nil {
+		return nil, err
+	}
+	otherSec, err := secFromAnswer(&ans.Audio, po.otherOffer, po.otherPolicy)
 	if err != nil {
 		return nil, err
 	}
 	origin, other, originOrigin, _ := sd.legs()
+	curOrigin, curOther, _, _ := sd.secs()
+	if err := errors.Join(origin.SetSRTP(po.origin.keys()), other.SetSRTP(otherSec.keys())); err != nil {
+		return nil, err
+	}
+	*curOrigin, *curOther = po.origin, otherSec
 	rtp, rtcp, _ := ans.Remote()
 	other.SetRemote(media.Remote{RTP: rtp, RTCP: rtcp, PayloadTypes: toMedia(pts)})
-	origin.SetRemote(media.Remote{RTP: mustRemote(offer), PayloadTypes: toMedia(pts)})
+	origin.SetRemote(media.Remote{RTP: mustRemote(po.offer), PayloadTypes: toMedia(pts)})
 	local, _ := origin.Local()
-	return sdpx.Rewrite(ans, sd.c.med.ip, int(local.Port()), sdpx.RewriteOptions{Origin: originOrigin, Codecs: pts, AnswerTo: offer})
+	return sdpx.Rewrite(ans, sd.c.med.ip, int(local.Port()), sdpx.RewriteOptions{Origin: originOrigin, Codecs: pts,
+		AnswerTo: po.offer, Crypto: po.origin.answer()})
 }
 
 func mustRemote(s *sdpx.Session) netip.AddrPort {
@@ -120,7 +162,7 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 		defer c.offering.Store(false)
 	}
-	body, offer, pts, err := sd.rewriteOffer(req.Body())
+	body, po, err := sd.rewriteOffer(req.Body())
 	if err != nil {
 		c.Log.Info("in-dialog offer refused", "method", req.Method, "error", err)
 		respond(tx, req, 488, "Not Acceptable Here")
@@ -153,17 +195,16 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 	// holds an offer, and the originator's ACK the answer.
 	lateOffer := req.IsInvite() && len(req.Body()) == 0 && res.IsSuccess() && len(rbody) > 0
 	var late side
-	var lateSess *sdpx.Session
-	var latePts []sdpx.PT
+	var latePO *pendingOffer
 	switch {
-	case res.IsSuccess() && offer != nil:
-		if rbody, err = sd.rewriteAnswer(rbody, offer, pts); err != nil {
+	case res.IsSuccess() && po != nil:
+		if rbody, err = sd.rewriteAnswer(rbody, po); err != nil {
 			c.Log.Warn("in-dialog answer unusable", "method", req.Method, "error", err)
 			rbody = nil
 		}
 	case lateOffer:
 		late = side{c, !sd.fromCaller} // the offer comes from the other party
-		if rbody, lateSess, latePts, err = late.rewriteOffer(rbody); err != nil {
+		if rbody, latePO, err = late.rewriteOffer(rbody); err != nil {
 			c.Log.Warn("in-dialog offer in a 2xx unusable", "error", err)
 			rbody = nil
 		}
@@ -186,8 +227,8 @@ func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 		select {
 		case b := <-acks:
-			if lateSess != nil {
-				if ackBody, err = late.rewriteAnswer(b, lateSess, latePts); err != nil {
+			if latePO != nil {
+				if ackBody, err = late.rewriteAnswer(b, latePO); err != nil {
 					c.Log.Warn("in-dialog answer in an ACK unusable", "error", err)
 				}
 			} else {

@@ -24,6 +24,8 @@ type MediaConfig struct {
 // anchor is a call's media: leg A faces the caller, leg B the callee.
 type anchor struct {
 	log              *slog.Logger
+	secA, secB       legSec // SDES state of each leg (srtp.go)
+	policyA, policyB string // mediaPolicy of the caller and of the callee
 	ip               netip.Addr
 	offer            *sdpx.Session // the caller's offer
 	pts              []sdpx.PT     // the offer's codecs we accept
@@ -50,13 +52,23 @@ func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.code, r.reason)
 
 // newAnchor parses the caller's offer, takes two port pairs and rewrites
 // the offer toward the callee. Without an offer (late offer) it only takes
-// the ports. A nil anchor and nil error mean anchoring is off.
-func (m *Manager) newAnchor(body []byte, log *slog.Logger) (*anchor, error) {
+// the ports. A nil anchor and nil error mean anchoring is off. caller and
+// callee name the users whose mediaPolicy applies to each leg.
+func (m *Manager) newAnchor(body []byte, log *slog.Logger, caller, callee string) (*anchor, error) {
 	if m.media.Pool == nil {
+		if len(body) > 0 && m.mediaPolicy(caller) == PolicyRequired {
+			// Media is not ours to check: only an offer that requires SRTP
+			// (RTP/SAVP) is known to end up encrypted.
+			if offer, err := sdpx.Parse(body); err != nil || !offer.Audio.Secure() {
+				return nil, errSRTPRequired
+			}
+		}
 		return nil, nil
 	}
+	a := &anchor{log: log, ip: m.media.IP, originA: sdpx.NewOrigin(), originB: sdpx.NewOrigin(),
+		policyA: m.mediaPolicy(caller), policyB: m.mediaPolicy(callee)}
 	if len(body) == 0 {
-		a := &anchor{log: log, ip: m.media.IP, late: true, originA: sdpx.NewOrigin(), originB: sdpx.NewOrigin()}
+		a.late = true
 		if err := a.allocate(m.media.Pool); err != nil {
 			return nil, err
 		}
@@ -73,12 +85,23 @@ func (m *Manager) newAnchor(body []byte, log *slog.Logger) (*anchor, error) {
 	if err != nil {
 		return nil, &refusal{488, "Not Acceptable Here"}
 	}
-	a := &anchor{log: log, ip: m.media.IP, offer: offer, pts: pts, originA: sdpx.NewOrigin(), originB: sdpx.NewOrigin()}
+	if a.secA, err = secFromOffer(&offer.Audio, a.policyA, nil); err != nil {
+		var rf *refusal
+		if !errors.As(err, &rf) {
+			err = &refusal{500, "Server Internal Error"}
+		}
+		return nil, err
+	}
+	a.offer, a.pts = offer, pts
 	if err := a.allocate(m.media.Pool); err != nil {
 		return nil, err
 	}
+	// Toward the callee: our own keys for its leg when the caller's leg is
+	// SRTP or the callee must have SRTP.
+	a.secB = offerSec(a.secA.on || a.policyB == PolicyRequired, a.policyB == PolicyRequired)
 	rtpB := a.pairB.RTP()
-	if a.outOffer, err = sdpx.Rewrite(offer, a.ip, int(rtpB.Port()), sdpx.RewriteOptions{Origin: a.originB, Codecs: pts}); err != nil {
+	if a.outOffer, err = sdpx.Rewrite(offer, a.ip, int(rtpB.Port()), sdpx.RewriteOptions{Origin: a.originB, Codecs: pts,
+		Crypto: a.secB.offered, Secure: a.secB.savp}); err != nil {
 		a.close()
 		return nil, &refusal{500, "Server Internal Error"}
 	}
@@ -117,8 +140,13 @@ func (a *anchor) lateOffer(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("callee's offer: %w", err)
 	}
+	if a.secB, err = secFromOffer(&offer.Audio, a.policyB, nil); err != nil {
+		return nil, fmt.Errorf("callee's offer: %w", err)
+	}
 	a.calleeOffer, a.pts = offer, pts
-	return sdpx.Rewrite(offer, a.ip, int(a.pairA.RTP().Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts})
+	a.secA = offerSec(a.secB.on || a.policyA == PolicyRequired, a.policyA == PolicyRequired)
+	return sdpx.Rewrite(offer, a.ip, int(a.pairA.RTP().Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts,
+		Crypto: a.secA.offered, Secure: a.secA.savp})
 }
 
 // lateAnswer takes the caller's answer from its ACK, connects the relay
@@ -132,6 +160,9 @@ func (a *anchor) lateAnswer(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("caller's answer: %w", err)
 	}
+	if a.secA, err = secFromAnswer(&ans.Audio, a.secA, a.policyA); err != nil {
+		return nil, fmt.Errorf("caller's answer: %w", err)
+	}
 	callerRTP, callerRTCP, _ := ans.Remote()
 	calleeRTP, calleeRTCP, _ := a.calleeOffer.Remote()
 	if err := a.connect(ctx, media.Remote{RTP: callerRTP, RTCP: callerRTCP, PayloadTypes: toMedia(pts)},
@@ -139,7 +170,8 @@ func (a *anchor) lateAnswer(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	local, _ := a.legB.Local()
-	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originB, Codecs: pts, AnswerTo: a.calleeOffer})
+	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originB, Codecs: pts,
+		AnswerTo: a.calleeOffer, Crypto: a.secB.answer()})
 }
 
 func toMedia(pts []sdpx.PT) []media.PayloadType {
@@ -161,6 +193,9 @@ func (a *anchor) answered(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("callee's answer: %w", err)
 	}
+	if a.secB, err = secFromAnswer(&ans.Audio, a.secB, a.policyB); err != nil {
+		return nil, fmt.Errorf("callee's answer: %w", err)
+	}
 	callerRTP, callerRTCP, _ := a.offer.Remote()
 	calleeRTP, calleeRTCP, _ := ans.Remote()
 	remoteA := media.Remote{RTP: callerRTP, RTCP: callerRTCP, PayloadTypes: toMedia(pts)}
@@ -169,7 +204,8 @@ func (a *anchor) answered(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	local, _ := a.legA.Local()
-	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts, AnswerTo: a.offer})
+	return sdpx.Rewrite(ans, a.ip, int(local.Port()), sdpx.RewriteOptions{Origin: a.originA, Codecs: pts,
+		AnswerTo: a.offer, Crypto: a.secA.answer()})
 }
 
 // connect points the legs at the two sides, starting the relay the first
@@ -177,11 +213,13 @@ func (a *anchor) answered(ctx context.Context, body []byte) ([]byte, error) {
 func (a *anchor) connect(ctx context.Context, remoteA, remoteB media.Remote, pts []sdpx.PT) error {
 	var err error
 	if a.bridge == nil {
-		if a.legA, err = media.NewLeg(a.pairA, media.LegConfig{Remote: remoteA, Logger: a.log.With("leg", "caller")}); err != nil {
+		if a.legA, err = media.NewLeg(a.pairA, media.LegConfig{Remote: remoteA, Logger: a.log.With("leg", "caller"),
+			SRTP: a.secA.keys()}); err != nil {
 			return err
 		}
 		a.pairA = nil // owned by the leg now
-		if a.legB, err = media.NewLeg(a.pairB, media.LegConfig{Remote: remoteB, Logger: a.log.With("leg", "callee")}); err != nil {
+		if a.legB, err = media.NewLeg(a.pairB, media.LegConfig{Remote: remoteB, Logger: a.log.With("leg", "callee"),
+			SRTP: a.secB.keys()}); err != nil {
 			return err
 		}
 		a.pairB = nil
@@ -194,7 +232,11 @@ func (a *anchor) connect(ctx context.Context, remoteA, remoteB media.Remote, pts
 	} else {
 		a.legA.SetRemote(remoteA)
 		a.legB.SetRemote(remoteB)
+		if err := errors.Join(a.legA.SetSRTP(a.secA.keys()), a.legB.SetSRTP(a.secB.keys())); err != nil {
+			return err
+		}
 	}
+	a.log.Info("media connected", "caller_srtp", a.secA.keys(), "callee_srtp", a.secB.keys())
 	for _, p := range pts {
 		if p.Name != "telephone-event" {
 			a.codec = p.Name

@@ -133,6 +133,10 @@ type Security struct {
 	// requests: "any", or "tls_required" (TLS or WSS only; others get 403
 	// after a successful authentication).
 	Signalling string `yaml:"signalling"`
+	// MediaEncryption is the SRTP policy: optional (SRTP with phones that
+	// offer or accept it) or required (a call whose offer has no usable
+	// SRTP gets 488; callees are offered RTP/SAVP).
+	MediaEncryption string `yaml:"media_encryption"`
 }
 
 // Log configures logging.
@@ -184,14 +188,15 @@ func Default() Config {
 			NonceTTL:   Duration(5 * time.Minute),
 		},
 		Security: Security{
-			BanFailures:   10,
-			BanWindow:     Duration(60 * time.Second),
-			BanTime:       Duration(15 * time.Minute),
-			BanAction:     "drop",
-			RateLimit:     200,
-			RateBurst:     400,
-			FloodBanAfter: 2000,
-			Signalling:    "any",
+			BanFailures:     10,
+			BanWindow:       Duration(60 * time.Second),
+			BanTime:         Duration(15 * time.Minute),
+			BanAction:       "drop",
+			RateLimit:       200,
+			RateBurst:       400,
+			FloodBanAfter:   2000,
+			Signalling:      "any",
+			MediaEncryption: "optional",
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}
@@ -361,6 +366,9 @@ func (c *Config) Validate() error {
 	}
 	if s.BanAction != "drop" && s.BanAction != "reject" {
 		return &Error{"security.ban_action", s.BanAction, "drop or reject"}
+	}
+	if s.MediaEncryption != "optional" && s.MediaEncryption != "required" {
+		return &Error{"security.media_encryption", s.MediaEncryption, "optional or required"}
 	}
 	for _, n := range s.Trusted {
 		if _, err := netip.ParsePrefix(n); err != nil {

@@ -45,6 +45,7 @@ func TestValidateNamesKey(t *testing.T) {
 		{"security.ban_action", func(c *Config) { c.Security.BanAction = "maybe" }},
 		{"security.signalling", func(c *Config) { c.Security.Signalling = "tls" }},
 		{"security.signalling", func(c *Config) { c.Security.Signalling = "" }},
+		{"security.media_encryption", func(c *Config) { c.Security.MediaEncryption = "always" }},
 		{"security.trusted", func(c *Config) { c.Security.Trusted = []string{"10.0.0.0/33"} }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
 		{"public_ip", func(c *Config) { c.PublicIP = "somewhere" }},

@@ -537,7 +537,8 @@ func (s *Server) Start(ctx context.Context) error {
 			Emergency: cfg.Calls.EmergencyNumbers},
 		Policy:            s.dir.Policy,
 		SignallingAllowed: s.signallingAllowed,
-		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()}}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()},
+		MediaEncryption:   cfg.Security.MediaEncryption}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.validated(s.calls.OnInvite))
 	srv.OnAck(s.calls.OnAck)
