@@ -6,6 +6,8 @@
 #   ip        (iproute2: network namespaces for the NAT tests)
 #   iptables  (the NAT tests' MASQUERADE router)
 #   tmux      (drives `kaopu phone`'s interactive prompt like a terminal)
+#   tshark    (captures on loopback in the SRTP tests; installed without
+#             setuid dumpcap, answering wireshark-common's question ahead)
 #   gcc, pkg-config and libopus-dev (cgo for the opus- and soundcard-tagged
 #             unit tests: libopus, found by pkg-config)
 #
@@ -22,6 +24,7 @@ deps=(
 	"ip:iproute2"
 	"iptables:iptables"
 	"tmux:tmux"
+	"tshark:tshark"
 	"gcc:gcc"
 	"pkg-config:pkg-config"
 )
@@ -83,6 +86,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# wireshark-common asks whether non-root users may capture: no.
+if command -v debconf-set-selections >/dev/null 2>&1; then
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | "${sudo[@]}" debconf-set-selections ||
+		die "debconf-set-selections failed"
+fi
 "${sudo[@]}" apt-get update || die "apt-get update failed"
 "${sudo[@]}" apt-get install -y --no-install-recommends "${missing_pkgs[@]}" ||
 	die "apt-get install ${missing_pkgs[*]} failed"

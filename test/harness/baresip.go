@@ -28,8 +28,17 @@ type BaresipOptions struct {
 	RegInt int
 	// Transport is "udp" (default), "tcp" or "tls" (Server is then the
 	// TLS listener; the server's certificate is not verified, as baresip
-	// 1.0 does not check it unless given sip_cafile).
+	// 1.0 does not check it unless given sip_cafile: CAFile, if set, is
+	// that sip_cafile).
 	Transport string
+	CAFile    string
+	// MediaEnc is the account's mediaenc: "srtp" (best effort: RTP/AVP
+	// with a=crypto), "srtp-mand" (RTP/SAVP) or "" (plain RTP). It loads
+	// the srtp module.
+	MediaEnc string
+	// RTPPorts is baresip's rtp_ports range ("LOW-HIGH"); "" keeps its
+	// default.
+	RTPPorts string
 	// AnswerMode is the account's answermode: "auto" answers every
 	// incoming call at once; "" leaves baresip's default (manual).
 	AnswerMode string
@@ -125,6 +134,15 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 	if opts.AudioSource != "" {
 		lines = append(lines, "audio_source aufile,"+opts.AudioSource)
 	}
+	if opts.MediaEnc != "" {
+		lines = append(lines, "module srtp.so")
+	}
+	if opts.RTPPorts != "" {
+		lines = append(lines, "rtp_ports "+opts.RTPPorts)
+	}
+	if opts.CAFile != "" {
+		lines = append(lines, "sip_cafile "+opts.CAFile)
+	}
 	lines = append(lines,
 		"module_app account.so",
 		"module_app menu.so",
@@ -142,6 +160,9 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		opts.User, opts.Domain, uriParams, opts.Password, outbound, opts.RegInt)
 	if opts.AnswerMode != "" {
 		account += ";answermode=" + opts.AnswerMode
+	}
+	if opts.MediaEnc != "" {
+		account += ";mediaenc=" + opts.MediaEnc
 	}
 	account += "\n"
 	for name, text := range map[string]string{"config": config, "accounts": account} {
