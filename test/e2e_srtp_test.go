@@ -197,12 +197,20 @@ func checkNoKeysLogged(t *testing.T, r *srtpCallResult) {
 	}
 }
 
-// TestBaresipSRTPCall: alice requires SRTP (RTP/SAVP), bob offers it best
-// effort (mediaenc=srtp); both legs are SRTP, each with keys of the
-// server's own; both hear each other; on the wire neither leg carries a
-// tone.
+// TestBaresipSRTPCall: both phones register over TLS; alice requires SRTP
+// (RTP/SAVP), bob offers it best effort (mediaenc=srtp) and is reached
+// over TLS; both legs are SRTP, each with keys of the server's own; both
+// hear each other; on the wire neither leg carries a tone.
 func TestBaresipSRTPCall(t *testing.T) {
-	r := srtpCall(t, srtpCallOptions{aliceEnc: "srtp-mand", bobEnc: "srtp", transport: "udp"})
+	r := srtpCall(t, srtpCallOptions{aliceEnc: "srtp-mand", bobEnc: "srtp", transport: "tls"})
+	for _, b := range []*harness.Baresip{r.alice, r.bob} {
+		if _, err := b.WaitOutput(0, `\{0/TLS/v4\} 200 OK`); err != nil {
+			t.Errorf("not registered over TLS: %v", err)
+		}
+	}
+	if via := r.offerToB.Get("Via"); !strings.HasPrefix(via, "SIP/2.0/TLS ") {
+		t.Errorf("bob got the INVITE with Via %q, want it over TLS", via)
+	}
 	if p := protoOf(r.offerA); p != "RTP/SAVP" {
 		t.Fatalf("alice offered %s", p)
 	}

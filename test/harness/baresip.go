@@ -88,6 +88,7 @@ type Baresip struct {
 
 var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 var traceHeader = regexp.MustCompile(`^(UDP|TCP|TLS|WS|WSS) (\S+) -> (\S+)$`)
+var contactHostPort = regexp.MustCompile(`@([^;>]+)`)
 
 // StartBaresip writes a config dir and runs `baresip -f DIR -s` in the
 // foreground with no stdin (SIP trace on, parsed into Events). It is stopped
@@ -210,7 +211,11 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 	defer logFile.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	local := fmt.Sprintf("127.0.0.1:%d", b.Port)
+	// baresip's own addresses: its UDP/TCP listener, every address it
+	// sent from to the server (TCP and TLS connections it opened), and
+	// the Contact of its REGISTERs (its TLS listener, to which the
+	// server connects).
+	own := map[string]bool{fmt.Sprintf("127.0.0.1:%d", b.Port): true}
 	var (
 		collecting bool
 		sent       bool
@@ -226,6 +231,13 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		}
 		collecting, head, msg = false, nil, nil
 		if parsed, err := ParseMessage([]byte(text)); err == nil {
+			if sent && parsed.CSeqMethod() == "REGISTER" && !parsed.IsResponse() {
+				for _, c := range parsed.Contacts() {
+					if m := contactHostPort.FindStringSubmatch(c); m != nil {
+						own[m[1]] = true
+					}
+				}
+			}
 			b.mu.Lock()
 			b.events = append(b.events, SIPEvent{Time: time.Now(), Sent: sent,
 				Transport: trace[0], Src: trace[1], Dst: trace[2], Message: parsed})
@@ -239,8 +251,12 @@ func (b *Baresip) readOutput(r *os.File, logFile *os.File) {
 		b.lines = append(b.lines, line)
 		b.mu.Unlock()
 		if m := traceHeader.FindStringSubmatch(line); m != nil {
-			// Over TCP and TLS baresip sends from an ephemeral port.
-			collecting, sent, msg, head = true, m[2] == local || m[3] == b.server, nil, nil
+			// Over TCP and TLS baresip sends from an ephemeral port, or,
+			// on a connection the server opened, from its TLS listener.
+			if m[3] == b.server {
+				own[m[2]] = true
+			}
+			collecting, sent, msg, head = true, own[m[2]], nil, nil
 			trace = m[1:]
 			continue
 		}
