@@ -14,6 +14,9 @@
 #   bash bench/run.sh --no-relay [...]   everything but the media-relay bench
 #   RELAY_ARGS='-calls 100,400 -window 5s' bash bench/run.sh --relay-only
 #                                        flags for the relay bench (relaybench)
+#   RELAY_ARGS='-targets baseline,kaopu,kaopu-srtp' bash bench/run.sh --relay-only
+#                                        SRTP relay (SRTP to SRTP, re-keyed) vs
+#                                        plain RTP relay, CPU per packet
 #   bash bench/run.sh --phone-only       only the kaopu phone bench (issue 4:
 #                                        mouth-to-ear delay and CPU of a call);
 #                                        it also runs after a full run (not with

@@ -7,7 +7,11 @@
 // set up over its ng control protocol), stepping N up. For each it finds
 // the highest N with < 0.1 % loss and a receive-jitter p99 within 2 ms of
 // the baseline's, and the relay's CPU per forwarded packet; for kaopu also
-// the memory per active call. It prints one "name value" line per figure
+// the memory per active call. The kaopu-srtp target (-targets
+// baseline,kaopu,kaopu-srtp) is kaopu with both phones on SRTP (SDES,
+// AES_CM_128_HMAC_SHA1_80, a key of their own each), so the relay
+// decrypts and re-encrypts every packet; relay.ratio_cpu_srtp_plain_at_N
+// compares its CPU per packet with plain kaopu's. It prints one "name value" line per figure
 // on stdout and appends them to bench/out/results.txt; its progress log
 // goes to stderr. Every process it starts is stopped by process group id
 // before it returns, also on failure or interrupt. See bench/README.md.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +12,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,6 +44,10 @@ type genLeg struct {
 	ssrc  uint32
 	seq   uint16
 	ts    uint32
+	// enc, when set, protects what the leg sends (SRTP with the leg's own
+	// key, announced in its SDP); what it receives needs no decrypting:
+	// the statistics read only the RTP header, which SRTP leaves in clear.
+	enc *srtp.Context
 	// Written by the worker under w.mu.
 	sent, sendErr, recvErr uint64
 	rx                     rxStream
@@ -120,6 +128,22 @@ func (g *gen) newLeg() (*genLeg, error) {
 	g.all = append(g.all, l)
 	g.mu.Unlock()
 	return l, nil
+}
+
+// useSRTP gives the leg a fresh SRTP key (AES_CM_128_HMAC_SHA1_80) for
+// what it sends, and returns the a=crypto value (tag 1) announcing it.
+// Call it before start.
+func (l *genLeg) useSRTP() (string, error) {
+	key := make([]byte, 30)
+	if _, err := crand.Read(key); err != nil {
+		return "", err
+	}
+	enc, err := srtp.CreateContext(key[:16], key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+	if err != nil {
+		return "", err
+	}
+	l.enc = enc
+	return "1 AES_CM_128_HMAC_SHA1_80 inline:" + base64.StdEncoding.EncodeToString(key), nil
 }
 
 // start connects the leg to dst (so it only hears from there, as a
@@ -205,6 +229,8 @@ func (w *worker) run() {
 		pkt[i] = 0xff // µ-law silence
 	}
 	rb := make([]byte, 2048)
+	ebuf := make([]byte, 0, packetSize+64) // SRTP packets, built here
+	var hdr rtp.Header
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
 	var iov unix.Iovec
 	iov.Base = &rb[0]
@@ -234,7 +260,15 @@ func (w *worker) run() {
 				l.seq++
 				l.ts += tsStep
 				putRTPHead(pkt, 0, false, l.seq, l.ts, l.ssrc)
-				if _, err := unix.Write(l.fd, pkt); err != nil {
+				out := pkt
+				if l.enc != nil {
+					var err error
+					if out, err = l.enc.EncryptRTP(ebuf[:0], pkt, &hdr); err != nil {
+						l.sendErr++
+						continue
+					}
+				}
+				if _, err := unix.Write(l.fd, out); err != nil {
 					l.sendErr++
 					continue
 				}

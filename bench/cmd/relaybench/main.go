@@ -38,6 +38,7 @@ type run struct {
 	users        int
 	setupConc    int
 	rtpPorts     string
+	srtpPorts    string
 	rtpePorts    string
 	maxLossPct   float64
 	jitterMargin float64 // ms over the baseline's p99
@@ -65,7 +66,7 @@ func main() {
 	flag.StringVar(&r.domain, "domain", "bench.test", "kaopu's SIP domain and digest realm")
 	flag.StringVar(&r.kaopuBin, "kaopu", os.Getenv("KAOPU_BIN"), "kaopu binary")
 	flag.StringVar(&r.rtpengineBin, "rtpengine", "rtpengine", "rtpengine binary")
-	flag.StringVar(&targets, "targets", "baseline,kaopu,rtpengine", "what to measure, in order (baseline first: the relays are judged against it)")
+	flag.StringVar(&targets, "targets", "baseline,kaopu,rtpengine", "what to measure, in order (baseline first: the relays are judged against it); kaopu-srtp is kaopu relaying SRTP to SRTP")
 	flag.StringVar(&calls, "calls", "50,100,200,400,600,800,1000,1200,1400,1600,1800,2000", "ladder of concurrent calls")
 	flag.StringVar(&cpuCalls, "cpu-calls", "400,800", "call counts whose CPU per packet is reported as figures")
 	flag.DurationVar(&r.window, "window", 10*time.Second, "measured window per step")
@@ -78,6 +79,7 @@ func main() {
 	flag.IntVar(&r.setupConc, "setup-concurrency", 16, "calls set up at once")
 	flag.StringVar(&r.rtpPorts, "rtp-ports", "16000-23999", "kaopu's rtp.ports; 4 ports a call")
 	flag.StringVar(&r.rtpePorts, "rtpengine-ports", "24000-31999", "rtpengine's --port-min/--port-max; 4 ports a call")
+	flag.StringVar(&r.srtpPorts, "srtp-ports", "24000-31999", "kaopu-srtp's rtp.ports (rtpengine's by default: measure one or the other in a run); 4 ports a call")
 	flag.Float64Var(&r.maxLossPct, "max-loss-pct", 0.1, "a step passes below this loss, %")
 	flag.Float64Var(&r.jitterMargin, "jitter-margin-ms", 2, "a relay step passes with jitter p99 at most this much over the baseline's")
 	flag.BoolVar(&r.pprof, "pprof", false, "start kaopu with KAOPU_PPROF=1")
@@ -161,7 +163,11 @@ func (r *run) run(ctx context.Context) int {
 	}
 	r.procs.pidFile = filepath.Join(root, "pids") // bench/run.sh's backstop
 	r.hz = sysstat.ClockTicks()
-	for _, pr := range []string{r.rtpPorts, r.rtpePorts} {
+	if slices.Contains(r.targets, "rtpengine") && slices.Contains(r.targets, "kaopu-srtp") && r.rtpePorts == r.srtpPorts {
+		log.Print("rtpengine and kaopu-srtp need different port ranges (-srtp-ports)")
+		return 2
+	}
+	for _, pr := range []string{r.rtpPorts, r.rtpePorts, r.srtpPorts} {
 		lo, hi, err := parseRange(pr)
 		if err != nil {
 			log.Print(err)
@@ -204,7 +210,13 @@ func (r *run) run(ctx context.Context) int {
 				log.Print("kaopu: no binary (set KAOPU_BIN or -kaopu)")
 				return 2
 			}
-			t = &kaopu{r: r}
+			t = &kaopu{r: r, ports: r.rtpPorts}
+		case "kaopu-srtp":
+			if r.kaopuBin == "" {
+				log.Print("kaopu: no binary (set KAOPU_BIN or -kaopu)")
+				return 2
+			}
+			t = &kaopu{r: r, ports: r.srtpPorts, srtp: true}
 		case "rtpengine":
 			t = &rtpengine{r: r}
 		default:
@@ -249,7 +261,7 @@ func (r *run) report(res map[string]*targetResult) {
 	}
 	for _, n := range r.cpuCalls {
 		v := map[string]float64{}
-		for _, name := range []string{"kaopu", "rtpengine"} {
+		for _, name := range []string{"kaopu", "kaopu-srtp", "rtpengine"} {
 			tr := res[name]
 			if tr == nil {
 				continue
@@ -262,6 +274,9 @@ func (r *run) report(res map[string]*targetResult) {
 		if v["kaopu"] > 0 && v["rtpengine"] > 0 {
 			fig(fmt.Sprintf("relay.ratio_cpu_kaopu_rtpengine_at_%d", n), fmt.Sprintf("%.2f", v["kaopu"]/v["rtpengine"]))
 		}
+		if v["kaopu"] > 0 && v["kaopu-srtp"] > 0 {
+			fig(fmt.Sprintf("relay.ratio_cpu_srtp_plain_at_%d", n), fmt.Sprintf("%.2f", v["kaopu-srtp"]/v["kaopu"]))
+		}
 	}
 	for _, n := range r.cpuCalls {
 		for _, name := range r.targets {
@@ -273,7 +288,7 @@ func (r *run) report(res map[string]*targetResult) {
 		}
 	}
 	// Memory per call at the highest clean step (else the highest step).
-	for _, name := range []string{"kaopu", "rtpengine"} {
+	for _, name := range []string{"kaopu", "kaopu-srtp", "rtpengine"} {
 		tr := res[name]
 		if tr == nil || !tr.ran || len(tr.steps) == 0 {
 			continue

@@ -296,6 +296,14 @@ func offerSDP(addr netip.AddrPort, sessID uint64) []byte {
 		sessID, addr.Addr(), addr.Addr(), addr.Port()))
 }
 
+// srtpSDP is offerSDP with an SDES key (an a=crypto value) in transport
+// proto (RTP/SAVP, or RTP/AVP in an answer to a best-effort offer).
+func srtpSDP(addr netip.AddrPort, sessID uint64, proto, crypto string) []byte {
+	return []byte(fmt.Sprintf("v=0\r\no=- %d 1 IN IP4 %s\r\ns=relaybench\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
+		"m=audio %d %s 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\na=crypto:%s\r\n",
+		sessID, addr.Addr(), addr.Addr(), addr.Port(), proto, crypto))
+}
+
 // digestParams parses the parameters of a Digest challenge.
 func digestParams(ch string) (map[string]string, bool) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(ch), "Digest ")

@@ -289,7 +289,7 @@ func ackFor(req, res *sipMsg) *sipMsg {
 // answers BYE with 200 and resends its 200 on a retransmitted INVITE.
 type callee struct {
 	ua     *sipUA
-	lookup func(user string) (sdpAddr netip.AddrPort, got func(relay netip.AddrPort), ok bool)
+	lookup func(user string) (leg *genLeg, got func(relay netip.AddrPort), ok bool)
 
 	mu   sync.Mutex
 	sent map[string]*sipMsg // Call-ID -> our 200
@@ -307,17 +307,27 @@ func (c *callee) handle(m *sipMsg, src netip.AddrPort) {
 			return
 		}
 		user := userOf(m.uri)
-		addr, got, ok := c.lookup(user)
+		leg, got, ok := c.lookup(user)
 		relay, err := sdpMedia(m.body)
 		if !ok || err != nil {
 			c.ua.send(response(m, 488, "Not Acceptable Here", randHex(4)), src)
 			return
 		}
+		body := offerSDP(leg.local, uint64(time.Now().UnixNano()))
+		if strings.Contains(string(m.body), "a=crypto:1 AES_CM_128_HMAC_SHA1_80 ") {
+			// The server offered SRTP: accept its tag 1 with our own key.
+			crypto, err := leg.useSRTP()
+			if err != nil {
+				c.ua.send(response(m, 500, "Server Internal Error", randHex(4)), src)
+				return
+			}
+			body = srtpSDP(leg.local, uint64(time.Now().UnixNano()), "RTP/AVP", crypto)
+		}
 		got(relay)
 		r := response(m, 200, "OK", randHex(4))
 		r.add("Contact", fmt.Sprintf("<sip:%s@%s>", user, c.ua.addr))
 		r.add("Content-Type", "application/sdp")
-		r.body = offerSDP(addr, uint64(time.Now().UnixNano()))
+		r.body = body
 		c.mu.Lock()
 		c.sent[callID] = r
 		c.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -64,7 +65,12 @@ func (baseline) setup(_ context.Context, c *call) error {
 // the callers (users u0…, proxy digest auth) and the callees (direct calls
 // to sip:cN@127.0.0.1:PORT, answered by the driver's callee socket).
 type kaopu struct {
-	r        *run
+	r *run
+	// srtp: the "kaopu-srtp" target. Both phones use SRTP (SDES,
+	// AES_CM_128_HMAC_SHA1_80), each with its own key: the relay decrypts
+	// every packet and encrypts it again with its key for the other leg.
+	srtp     bool
+	ports    string // rtp.ports
 	dir      string
 	cfg      string
 	sip      netip.AddrPort
@@ -76,26 +82,31 @@ type kaopu struct {
 	pending  map[string]*call // callee user -> call being set up
 }
 
-func (k *kaopu) name() string   { return "kaopu" }
+func (k *kaopu) name() string {
+	if k.srtp {
+		return "kaopu-srtp"
+	}
+	return "kaopu"
+}
 func (k *kaopu) process() *proc { return k.p }
 
 func (k *kaopu) password(i int) string { return fmt.Sprintf("pw-%d-relay", i) }
 
 func (k *kaopu) start(ctx context.Context) error {
 	r := k.r
-	k.dir = filepath.Join(r.tmp, "kaopu-data")
-	k.cfg = filepath.Join(r.tmp, "kaopu-relay.yaml")
+	k.dir = filepath.Join(r.tmp, k.name()+"-data")
+	k.cfg = filepath.Join(r.tmp, k.name()+"-relay.yaml")
 	// MD5 digests (the driver computes MD5), a port range for every leg of
 	// the ladder, and no RTP or no-answer timeouts during the run. All calls
 	// come from one address and 100 users: the per-source rate limit and
 	// the per-user call caps are off.
 	cfg := fmt.Sprintf("domain: %s\nauth:\n  algorithms: [MD5]\nrtp:\n  ports: %s\ncalls:\n  rtp_timeout: 1h\n"+
 		"  max_concurrent: 0\n  max_per_minute: 0\nsecurity:\n  rate_limit: 0\n",
-		r.domain, r.rtpPorts)
+		r.domain, k.ports)
 	if err := os.WriteFile(k.cfg, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	csv := filepath.Join(r.tmp, "kaopu-users.csv")
+	csv := filepath.Join(r.tmp, k.name()+"-users.csv")
 	var b []byte
 	for i := range r.users {
 		b = fmt.Appendf(b, "u%d,%s\n", i, k.password(i))
@@ -125,12 +136,12 @@ func (k *kaopu) start(ctx context.Context) error {
 	argv := []string{r.kaopuBin, "serve", "--config", k.cfg, "--data", k.dir,
 		"--sip", k.sip.String(), "--sips", fmt.Sprintf("127.0.0.1:%d", sipsPort),
 		"--http", fmt.Sprintf("127.0.0.1:%d", k.httpPort), "--domain", r.domain,
-		"--rtp-ports", r.rtpPorts, "--log-level", "warn"}
+		"--rtp-ports", k.ports, "--log-level", "warn"}
 	if r.pprof {
 		os.Setenv("KAOPU_PPROF", "1")
 		defer os.Unsetenv("KAOPU_PPROF")
 	}
-	if k.p, err = r.procs.start("kaopu-relay", filepath.Join(r.tmp, "kaopu-relay.log"), r.tmp, argv...); err != nil {
+	if k.p, err = r.procs.start(k.name()+"-relay", filepath.Join(r.tmp, k.name()+"-relay.log"), r.tmp, argv...); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -165,14 +176,14 @@ func (k *kaopu) start(ctx context.Context) error {
 	return nil
 }
 
-func (k *kaopu) lookup(user string) (netip.AddrPort, func(netip.AddrPort), bool) {
+func (k *kaopu) lookup(user string) (*genLeg, func(netip.AddrPort), bool) {
 	k.mu.Lock()
 	c := k.pending[user]
 	k.mu.Unlock()
 	if c == nil {
-		return netip.AddrPort{}, nil, false
+		return nil, nil, false
 	}
-	return c.b.local, func(relay netip.AddrPort) { c.relayB = relay }, true
+	return c.b, func(relay netip.AddrPort) { c.relayB = relay }, true
 }
 
 func (k *kaopu) setup(ctx context.Context, c *call) error {
@@ -186,9 +197,17 @@ func (k *kaopu) setup(ctx context.Context, c *call) error {
 		k.mu.Unlock()
 	}()
 	u := c.i % k.r.users
+	sdp := offerSDP(c.a.local, uint64(c.i)+1)
+	if k.srtp {
+		crypto, err := c.a.useSRTP()
+		if err != nil {
+			return err
+		}
+		sdp = srtpSDP(c.a.local, uint64(c.i)+1, "RTP/SAVP", crypto)
+	}
 	dlg, answer, err := k.caller.invite(ctx, inviteOpts{
 		server: k.sip, domain: k.r.domain, user: "u" + strconv.Itoa(u), password: k.password(u),
-		ruri: fmt.Sprintf("sip:%s@%s", user, k.callee.ua.addr), sdp: offerSDP(c.a.local, uint64(c.i)+1),
+		ruri: fmt.Sprintf("sip:%s@%s", user, k.callee.ua.addr), sdp: sdp,
 	})
 	if err != nil {
 		return err
@@ -197,8 +216,14 @@ func (k *kaopu) setup(ctx context.Context, c *call) error {
 	if c.relayA, err = sdpMedia(answer); err != nil {
 		return fmt.Errorf("kaopu's answer: %w", err)
 	}
+	if k.srtp && !strings.Contains(string(answer), "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") {
+		return errors.New("kaopu's answer has no SRTP key")
+	}
 	if !c.relayB.IsValid() {
 		return errors.New("the callee got no INVITE with SDP")
+	}
+	if k.srtp && c.b.enc == nil {
+		return errors.New("kaopu offered the callee no SRTP")
 	}
 	return nil
 }
