@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -115,9 +116,54 @@ func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= l.min && l.Handler.Enabled(ctx, lv)
 }
 
+// Handle redacts SDES keys (a=crypto inline:KEY) from what sipgo logs:
+// it logs unparsable messages whole, SDP included.
+func (l levelFloor) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, redactKeys(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return l.Handler.Handle(ctx, out)
+}
+
+var sdesKey = regexp.MustCompile(`inline:[A-Za-z0-9+/=]+`)
+
+func redactKeys(s string) string {
+	if !strings.Contains(s, "inline:") {
+		return s
+	}
+	return sdesKey.ReplaceAllString(s, "inline:<redacted>")
+}
+
+func redactAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, redactKeys(v.String()))
+	case slog.KindGroup:
+		attrs := v.Group()
+		out := make([]any, len(attrs))
+		for i, g := range attrs {
+			out[i] = redactAttr(g)
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, redactKeys(err.Error()))
+		}
+		return slog.String(a.Key, redactKeys(fmt.Sprint(v.Any())))
+	}
+	return a
+}
+
 // WithAttrs keeps the floor on derived loggers (sipgo derives many).
 func (l levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
-	return levelFloor{l.Handler.WithAttrs(as), l.min}
+	red := make([]slog.Attr, len(as))
+	for i, a := range as {
+		red[i] = redactAttr(a)
+	}
+	return levelFloor{l.Handler.WithAttrs(red), l.min}
 }
 
 // WithGroup keeps the floor on derived loggers.

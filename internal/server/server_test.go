@@ -2,8 +2,10 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -206,5 +208,19 @@ func TestRestartKeepsBindings(t *testing.T) {
 	defer s2.st.Close()
 	if b := s2.loc.Lookup("alice"); len(b) != 1 || b[0].Contact != "sip:alice@127.0.0.1:5999" {
 		t.Fatalf("after restart: %+v", b)
+	}
+}
+
+// TestSipgoLogRedactsKeys: sipgo logs an unparsable message whole; an
+// SDES key in its SDP must not reach the log.
+func TestSipgoLogRedactsKeys(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(levelFloor{slog.NewTextHandler(&buf, nil), slog.LevelWarn})
+	const key = "PBRQJqnLb/cZx8XvMn8yVqRwY+ZEUhKY7MIevYP/"
+	msg := "INVITE sip:bob@x SIP/2.0\r\nBad header\r\n\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + key + "\r\n"
+	log.With("conn", "inline:"+key).Error("failed to parse "+key[:0]+"inline:"+key, "error", errors.New("x inline:"+key), "data", msg,
+		slog.Group("g", "d", msg), "raw", []byte(msg))
+	if out := buf.String(); strings.Contains(out, key[:12]) || !strings.Contains(out, "inline:<redacted>") {
+		t.Fatalf("key in sipgo's log:\n%s", out)
 	}
 }
