@@ -77,7 +77,8 @@
 // Residual risk, inherent to latching: inside the window, a stranger whose
 // well-formed packet with a negotiated payload type arrives before the
 // phone's first packet captures a NATed leg (ranks cannot tell a NAT from a
-// stranger). Keeping the window short bounds it; SRTP removes it.
+// stranger). Keeping the window short bounds it; SRTP removes it (see
+// SRTP below: only authenticated packets latch).
 //
 // # Latching rules (RTCP)
 //
@@ -90,6 +91,25 @@
 // the same job. Once latched, other sources are dropped as for RTP. RTCP
 // for the peer goes to the RTCP latch, else to the RTP latch's port + 1
 // when RTP latched away from the SDP address, else to the SDP RTCP address.
+//
+// # SRTP (SDES)
+//
+// A leg configured with SRTP (LegConfig.SRTP, Leg.SetSRTP) is an SRTP leg
+// keyed by SDES (RFC 4568): AES_CM_128_HMAC_SHA1_80 or _32 (RFC 3711,
+// RFC 4568 §6.2) or AEAD_AES_128_GCM (RFC 7714). Each direction has its
+// own master key: the peer's (Remote) authenticates and decrypts what the
+// peer sends, the server's (Local, generated for this leg alone) encrypts
+// what goes to it, so a bridge can join SRTP and plain legs, and two SRTP
+// legs are re-keyed rather than passed through. SRTP and SRTCP from the
+// peer are authenticated and replay-checked (a window of 128) before any
+// latching rule sees them: a stranger without the key can neither latch
+// nor inject; failures are dropped and counted (DroppedAuth). Packets are
+// decrypted and encrypted in place in the worker's buffer, which has room
+// for the tag past bufSize, so SRTP adds no allocation per packet
+// (BenchmarkRelaySRTP). Contexts are replaced on re-key only for the
+// direction whose key changed, keeping rollover counters and replay
+// windows across re-INVITEs that repeat the keys. Keys never appear in
+// logs: SRTP's String and LogValue name the suite only.
 //
 // # Performance
 //
