@@ -19,11 +19,14 @@ const (
 )
 
 // mediaPolicy is the media encryption policy for a user's legs, the one
-// place that decides it. Every user has the global setting for now; a
-// per-user override (store.User.MediaEncryption) plugs in here.
+// place that decides it: the user's own setting (store.Policy's
+// MediaEncryption) if it has one, else the global one.
 func (m *Manager) mediaPolicy(user string) string {
-	_ = user
-	if m.cfg.MediaEncryption == PolicyRequired {
+	p := m.cfg.MediaEncryption
+	if own := m.policy(user).MediaEncryption; own != "" {
+		p = own
+	}
+	if p == PolicyRequired {
 		return PolicyRequired
 	}
 	return PolicyOptional

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kaopu/kaopu/internal/media"
 	"github.com/kaopu/kaopu/internal/sdpx"
+	"github.com/kaopu/kaopu/internal/store"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -249,6 +250,18 @@ func TestMediaPolicy(t *testing.T) {
 	}
 	if got := (&Manager{}).mediaPolicy("anyone"); got != PolicyOptional {
 		t.Fatalf("default mediaPolicy = %q", got)
+	}
+	perUser := &Manager{cfg: Config{MediaEncryption: PolicyOptional, Policy: func(user string) store.Policy {
+		return map[string]store.Policy{"carol": {MediaEncryption: PolicyRequired}, "dave": {MediaEncryption: PolicyOptional}}[user]
+	}}}
+	for user, want := range map[string]string{"carol": PolicyRequired, "dave": PolicyOptional, "erin": PolicyOptional} {
+		if got := perUser.mediaPolicy(user); got != want {
+			t.Errorf("mediaPolicy(%s) = %q, want %q", user, got, want)
+		}
+	}
+	perUser.cfg.MediaEncryption = PolicyRequired
+	if perUser.mediaPolicy("dave") != PolicyOptional || perUser.mediaPolicy("erin") != PolicyRequired {
+		t.Error("a user's own setting must override the global one, and only for that user")
 	}
 	caller, callee := newPeer(t), newPeer(t)
 	log := slog.New(slog.DiscardHandler)
