@@ -223,6 +223,11 @@ if [ "$RUN_RELAY" = 1 ]; then
 	allocs=$(go test -run '^$' -bench '^BenchmarkRelay$' -benchtime 20000x ./internal/media 2>/dev/null |
 		awk '/^BenchmarkRelay/ { for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i }')
 	echo "relay.kaopu.go_bench_allocs_per_packet ${allocs:-n/a}" | tee -a "$OUT/results.txt"
+	# The same with SRTP on both legs (decrypt, re-encrypt with the other
+	# leg's key).
+	allocs=$(go test -run '^$' -bench '^BenchmarkRelaySRTP$/^AES_CM_128_HMAC_SHA1_80-AES_CM_128_HMAC_SHA1_80$' -benchtime 20000x ./internal/media 2>/dev/null |
+		awk '/^BenchmarkRelaySRTP/ { for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i }')
+	echo "relay.kaopu-srtp.go_bench_allocs_per_packet ${allocs:-n/a}" | tee -a "$OUT/results.txt"
 fi
 # kaopu phone (issue 4), after the other parts of a full run.
 if [ "$RUN_PHONE" = 1 ]; then
