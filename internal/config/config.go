@@ -48,6 +48,28 @@ type SIP struct {
 	MaxHeaders int `yaml:"max_headers"`
 	// MaxVia bounds the Via entries of one request.
 	MaxVia int `yaml:"max_via"`
+	// MaxPendingPerSource bounds the server transactions one source IP
+	// holds at once (answered ones linger a few seconds for
+	// retransmissions); over it, its requests are dropped. 0: no cap.
+	MaxPendingPerSource int `yaml:"max_pending_per_source"`
+	// MaxCallsSetupPerSource bounds the calls one source IP has being set
+	// up (INVITEs not yet answered); over it, new INVITEs get 503. 0: no
+	// cap.
+	MaxCallsSetupPerSource int `yaml:"max_calls_setup_per_source"`
+	// MaxConnectionsPerSource bounds the TCP and TLS connections one
+	// source IP holds open; more are closed as they are accepted. 0: no
+	// cap.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// MessageTimeout closes a TCP or TLS connection that has not delivered
+	// its first message this long after it was accepted, or a message it
+	// has begun this long after its first byte (half-open and slow
+	// connections).
+	MessageTimeout Duration `yaml:"message_timeout"`
+	// IdleTimeout closes a TCP or TLS connection that has sent nothing,
+	// not even a keepalive, for this long between messages; keep it above
+	// registrar.max_expires, or phones registered over TCP without
+	// keepalives become unreachable. 0: never.
+	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
 // HTTP configures the web listener.
@@ -155,6 +177,12 @@ func Default() Config {
 			MaxMessageSize: 16384,
 			MaxHeaders:     100,
 			MaxVia:         20,
+
+			MaxPendingPerSource:     256,
+			MaxCallsSetupPerSource:  32,
+			MaxConnectionsPerSource: 64,
+			MessageTimeout:          Duration(10 * time.Second),
+			IdleTimeout:             Duration(time.Hour + 5*time.Minute),
 		},
 		HTTP: HTTP{Listen: ":8080"},
 		RTP:  RTP{Ports: "10000-20000"},
@@ -274,6 +302,21 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.MaxVia < 1 || c.SIP.MaxVia > 100 {
 		return &Error{"sip.max_via", strconv.Itoa(c.SIP.MaxVia), "1..100"}
+	}
+	if n := c.SIP.MaxPendingPerSource; n < 0 || n > 1000000 {
+		return &Error{"sip.max_pending_per_source", strconv.Itoa(n), "0 (no cap) .. 1000000"}
+	}
+	if n := c.SIP.MaxCallsSetupPerSource; n < 0 || n > 100000 {
+		return &Error{"sip.max_calls_setup_per_source", strconv.Itoa(n), "0 (no cap) .. 100000"}
+	}
+	if n := c.SIP.MaxConnectionsPerSource; n < 0 || n > 100000 {
+		return &Error{"sip.max_connections_per_source", strconv.Itoa(n), "0 (no cap) .. 100000"}
+	}
+	if d := c.SIP.MessageTimeout.D(); d < time.Second || d > 5*time.Minute {
+		return &Error{"sip.message_timeout", d.String(), "1s..5m"}
+	}
+	if d := c.SIP.IdleTimeout.D(); d != 0 && (d < c.SIP.MessageTimeout.D() || d > 7*24*time.Hour) {
+		return &Error{"sip.idle_timeout", d.String(), "0 (never) or sip.message_timeout..168h"}
 	}
 	if err := checkAddr("http.listen", c.HTTP.Listen, true); err != nil {
 		return err

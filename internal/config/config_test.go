@@ -55,6 +55,12 @@ func TestValidateNamesKey(t *testing.T) {
 		{"calls.international_prefixes", func(c *Config) { c.Calls.InternationalPrefixes = []string{"00x"} }},
 		{"calls.premium_prefixes", func(c *Config) { c.Calls.PremiumPrefixes = []string{""} }},
 		{"calls.emergency_numbers", func(c *Config) { c.Calls.EmergencyNumbers = []string{"+"} }},
+		{"sip.max_pending_per_source", func(c *Config) { c.SIP.MaxPendingPerSource = -1 }},
+		{"sip.max_calls_setup_per_source", func(c *Config) { c.SIP.MaxCallsSetupPerSource = -1 }},
+		{"sip.max_connections_per_source", func(c *Config) { c.SIP.MaxConnectionsPerSource = 100001 }},
+		{"sip.message_timeout", func(c *Config) { c.SIP.MessageTimeout = 0 }},
+		{"sip.message_timeout", func(c *Config) { c.SIP.MessageTimeout = Duration(time.Hour) }},
+		{"sip.idle_timeout", func(c *Config) { c.SIP.IdleTimeout = Duration(time.Second) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {

@@ -59,6 +59,7 @@ type Server struct {
 	// signalling is security.signalling, overridden per user by the
 	// user's policy (store.Policy.Signalling).
 	signalling auth.SignallingPolicy
+	bounds     sourceBounds
 
 	ready   atomic.Bool
 	closers []io.Closer
@@ -266,6 +267,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Fast:      map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
 		Log:       log,
 	}
+	s.bounds = newSourceBounds(cfg, s.bans.Banned)
 	return s, nil
 }
 
@@ -499,22 +501,25 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.ua = ua
+	// Where a TCP/TLS message ends is known only here; the connection
+	// limits need it (sip.message_timeout).
+	ua.TransportLayer().OnMessage(s.bounds.streams.OnMessage)
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sip.DefaultLogger()))
 	if err != nil {
 		return err
 	}
 	s.sip = srv
-	srv.OnRegister(s.wrap(s.reg.Handle))
+	srv.OnRegister(s.bounded(s.wrap(s.reg.Handle)))
 	options := s.wrap(s.options)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+	srv.OnOptions(s.bounded(func(req *sip.Request, tx sip.ServerTransaction) {
 		// An OPTIONS inside a call goes to the other party; any other is ours.
 		if to := req.To(); to != nil && to.Params.Has("tag") && s.calls != nil && sipx.Validate(req, s.gate.Limits) == nil &&
 			s.calls.Relay(req, tx) {
 			return
 		}
 		options(req, tx)
-	})
-	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+	}))
+	srv.OnNoRoute(s.bounded(func(req *sip.Request, tx sip.ServerTransaction) {
 		if pr := sipx.Validate(req, s.gate.Limits); pr != nil {
 			tx.Respond(sipx.Reply(req, pr.Code, pr.Reason))
 			return
@@ -522,7 +527,7 @@ func (s *Server) Start(ctx context.Context) error {
 		res := sipx.Reply(req, 501, "Not Implemented")
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 		tx.Respond(res)
-	})
+	}))
 
 	// Bind everything first so a busy port fails start-up cleanly.
 	udpAddr, err := net.ResolveUDPAddr("udp", cfg.SIP.Listen)
@@ -536,20 +541,25 @@ func (s *Server) Start(ctx context.Context) error {
 	uc.SetReadBuffer(4 << 20)
 	uc.SetWriteBuffer(4 << 20)
 	s.UDPAddr = uc.LocalAddr()
-	tl, err := net.Listen("tcp", cfg.SIP.Listen)
+	rawTL, err := net.Listen("tcp", cfg.SIP.Listen)
 	if err != nil {
 		uc.Close()
 		return fmt.Errorf("sip.listen (tcp): %w", err)
 	}
+	tl := s.bounds.streams.Listen(rawTL)
 	s.TCPAddr = tl.Addr()
 	var tlsl net.Listener
 	if tlsConf != nil {
-		tlsl, err = tls.Listen("tcp", cfg.SIP.TLSListen, tlsConf)
+		var rawTLS net.Listener
+		rawTLS, err = net.Listen("tcp", cfg.SIP.TLSListen)
 		if err != nil {
 			uc.Close()
 			tl.Close()
 			return fmt.Errorf("sip.tls_listen: %w", err)
 		}
+		// The limits see the bytes under TLS: a stalled handshake is
+		// half-open too.
+		tlsl = tls.NewListener(s.bounds.streams.Listen(rawTLS), tlsConf)
 		s.TLSAddr = tlsl.Addr()
 	}
 	var hl net.Listener
@@ -586,13 +596,13 @@ func (s *Server) Start(ctx context.Context) error {
 		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()},
 		MediaEncryption:   cfg.Security.MediaEncryption}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
-	srv.OnInvite(s.validated(s.calls.OnInvite))
+	srv.OnInvite(s.bounded(s.validated(s.calls.OnInvite)))
 	srv.OnAck(s.calls.OnAck)
-	srv.OnBye(s.validated(s.calls.OnBye))
-	srv.OnCancel(s.validated(s.calls.OnCancel))
-	srv.OnPrack(s.validated(s.calls.OnPrack))
+	srv.OnBye(s.bounded(s.validated(s.calls.OnBye)))
+	srv.OnCancel(s.bounded(s.validated(s.calls.OnCancel)))
+	srv.OnPrack(s.bounded(s.validated(s.calls.OnPrack)))
 	for _, m := range []sip.RequestMethod{sip.UPDATE, sip.INFO, sip.NOTIFY} {
-		srv.OnRequest(m, s.validated(s.calls.OnInDialog))
+		srv.OnRequest(m, s.bounded(s.validated(s.calls.OnInDialog)))
 	}
 
 	bgctx, cancel := context.WithCancel(context.Background())
@@ -742,6 +752,11 @@ func (s *Server) metrics() []web.Metric {
 		web.Counter("kaopu_sip_scanners_total", "Requests from SIP scanning tools (their sources are banned).", float64(g.Scanners.Load())),
 		web.Counter("kaopu_sip_rate_limited_total", "Requests dropped over their source's rate limit (security.rate_limit).", float64(g.RateLimited.Load())),
 		web.Counter("kaopu_sip_oversize_total", "Messages over sip.max_message_size.", float64(g.Oversize.Load())),
+		web.Counter("kaopu_sip_source_limited_total", "Requests refused over sip.max_pending_per_source or sip.max_calls_setup_per_source.", float64(g.SourceLimited.Load())),
+		web.Gauge("kaopu_sip_pending_transactions", "Server transactions held (sip.max_pending_per_source caps each source).", float64(s.bounds.pending.Total())),
+		web.Gauge("kaopu_sip_connections", "TCP and TLS connections open.", float64(s.bounds.streams.Open())),
+		web.Counter("kaopu_sip_connections_refused_total", "Connections closed at accept: over sip.max_connections_per_source, or banned.", float64(s.bounds.streams.Stats.Refused.Load())),
+		web.Counter("kaopu_sip_connections_timed_out_total", "Connections closed by sip.message_timeout or sip.idle_timeout.", float64(s.bounds.streams.Stats.TimedOut.Load())),
 		web.Counter("kaopu_auth_challenges_total", "Digest challenges sent.", float64(d.Challenges.Load())),
 		web.Counter("kaopu_auth_success_total", "Successful digest authentications.", float64(d.Successes.Load())),
 		web.Counter("kaopu_auth_failures_total", "Failed digest authentications.", float64(d.Failures.Load())),

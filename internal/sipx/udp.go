@@ -21,6 +21,9 @@ type Handler func(req *sip.Request) *sip.Response
 // Stats count what the edge did.
 type Stats struct {
 	Received, Malformed, Dropped, Banned, Oversize, Fast, Passed, Scanners, RateLimited atomic.Uint64
+	// SourceLimited counts requests refused over a per-source cap
+	// (pending transactions, calls being set up); the server counts them.
+	SourceLimited atomic.Uint64
 }
 
 // Gate is the policy shared by every listener.
