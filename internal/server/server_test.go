@@ -23,7 +23,14 @@ import (
 
 const realm = "kaopu.test"
 
-func startServer(t *testing.T) *Server {
+func startServer(t testing.TB) *Server {
+	t.Helper()
+	return startServerWith(t, nil, nil)
+}
+
+// startServerWith starts a server for alice with mod applied to the test
+// config, calling beforeStart (if not nil) between New and Start.
+func startServerWith(t testing.TB, mod func(*config.Config), beforeStart func(*Server)) *Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
@@ -33,6 +40,9 @@ func startServer(t *testing.T) *Server {
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Auth.Algorithms = []string{"MD5"}
 	cfg.Registrar.NATKeepalive = 0
+	if mod != nil {
+		mod(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +59,9 @@ func startServer(t *testing.T) *Server {
 	if err := s.st.AddUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
+	if beforeStart != nil {
+		beforeStart(s)
+	}
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +71,7 @@ func startServer(t *testing.T) *Server {
 
 // phone is a minimal SIP endpoint over one connection.
 type phone struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	rd   *bufio.Reader
 	tp   string
