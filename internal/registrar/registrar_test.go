@@ -47,7 +47,7 @@ func (creds) HA1(login, alg string) (string, string, bool) {
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	now   time.Time
 	reg   *Registrar
 	nonce string
@@ -57,7 +57,7 @@ type fixture struct {
 	transport string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, now: time.Unix(1_700_000_000, 0)}
 	clock := func() time.Time { return f.now }
 	d := auth.NewDigest(realm, []auth.Algorithm{auth.MD5}, auth.NewNonces(5*time.Minute, clock), creds{}, nil)

@@ -41,8 +41,9 @@
 //
 // # Untrusted input
 //
-// Parse refuses bodies over MaxSize, more than MaxMedia m= lines or more
-// than MaxPayloadTypes formats on one, before or right after parsing;
+// Parse refuses bodies over MaxSize, more than MaxMedia m= lines, more
+// than MaxAttributes a= lines or more than MaxPayloadTypes formats on one
+// m= line, before or right after parsing;
 // multicast and host-name c= addresses (which would point the relay at
 // somewhere the peer is not); and broken rtpmap/fmtp lines. Everything the
 // server writes is built from validated fields (numbers, tokens, fmtp

@@ -11,9 +11,9 @@ import "errors"
 //     (the SDP is fine but we cannot take part in this session).
 //   - ErrInvalid: 500; a bug in the caller of Rewrite, never caused by a peer.
 var (
-	// ErrTooLarge means the body, its number of media sections or the
-	// number of payload types on one m= line exceeds MaxSize, MaxMedia or
-	// MaxPayloadTypes.
+	// ErrTooLarge means the body, its number of media sections or
+	// attributes, or the number of payload types on one m= line exceeds
+	// MaxSize, MaxMedia, MaxAttributes or MaxPayloadTypes.
 	ErrTooLarge = errors.New("sdpx: SDP too large")
 	// ErrMalformed means the body is not valid SDP (RFC 4566), or a line
 	// the B2BUA relies on (c=, m=, a=rtpmap, a=fmtp) is broken.

@@ -33,6 +33,8 @@ func TestParseRejects(t *testing.T) {
 		{"over 16 KiB", sdpWith("a="+strings.Repeat("x", MaxSize)+"\r\n", audio), ErrTooLarge},
 		{"17 media sections", sdpWith("", many(17, "m=video 0 RTP/AVP 96\r\n")), ErrTooLarge},
 		{"17 media sections, LF", sdpWith("", many(17, "m=video 0 RTP/AVP 96\n")), ErrTooLarge},
+		{"513 attributes", sdpWith("", audio+many(MaxAttributes+1, "a=x\r\n")), ErrTooLarge},
+		{"513 attributes, LF", sdpWith("", audio+many(MaxAttributes+1, "a=x\n")), ErrTooLarge},
 		{"65 payload types", sdpWith("", "m=audio 4000 RTP/AVP "+strings.Join(pts, " ")+"\r\n"), ErrTooLarge},
 		{"65 formats on video", sdpWith("", audio+"m=video 0 RTP/AVP "+strings.Join(pts, " ")+"\r\n"), ErrTooLarge},
 		{"no media", sdpWith("", ""), ErrNoAudio},
@@ -88,6 +90,8 @@ func TestParseAccepts(t *testing.T) {
 					t.Errorf("direction %v", s.Audio.Direction)
 				}
 			}},
+		{"512 attributes", sdpWith("", "m=audio 4000 RTP/AVP 0\r\n"+strings.Repeat("a=x\r\n", MaxAttributes)),
+			func(t *testing.T, s *Session) {}},
 		{"exactly 16 KiB and 16 sections", func() []byte {
 			b := sdpWith("", "m=audio 4000 RTP/AVP 0\r\n"+strings.Repeat("m=video 0 RTP/AVP 96\r\n", 15))
 			pad := MaxSize - len(b) - len("a=x:\r\n")

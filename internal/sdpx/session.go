@@ -19,6 +19,9 @@ const (
 	MaxMedia = 16
 	// MaxPayloadTypes is the largest number of formats on one m= line.
 	MaxPayloadTypes = 64
+	// MaxAttributes is the largest number of a= lines Parse accepts, all
+	// sections together (a browser's audio and video offer has about 150).
+	MaxAttributes = 512
 )
 
 // Direction is a stream's a=sendrecv/sendonly/recvonly/inactive attribute
@@ -234,6 +237,13 @@ func Parse(body []byte) (*Session, error) {
 	}
 	if n > MaxMedia {
 		return nil, fmt.Errorf("%w: %d media sections, limit %d", ErrTooLarge, n, MaxMedia)
+	}
+	na := bytes.Count(body, []byte("\na=")) + bytes.Count(body, []byte("\ra="))
+	if bytes.HasPrefix(body, []byte("a=")) {
+		na++
+	}
+	if na > MaxAttributes {
+		return nil, fmt.Errorf("%w: %d attributes, limit %d", ErrTooLarge, na, MaxAttributes)
 	}
 	text := string(body)
 	if !strings.HasSuffix(text, "\n") {
