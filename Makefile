@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := $(CURDIR)/bin/kaopu
 export KAOPU_BIN := $(BIN)
 
-.PHONY: run build build-full test test-deps unit e2e lint bench fuzz clean
+.PHONY: run build build-full test test-deps unit e2e lint bench fuzz fuzz-short clean
 
 run:
 	$(GO) run ./cmd/kaopu serve
@@ -32,7 +32,7 @@ unit:
 e2e: build
 	$(GO) test -count=1 -p 1 -timeout 20m ./test/...
 
-test: test-deps lint unit e2e
+test: test-deps lint unit fuzz-short e2e
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -44,7 +44,12 @@ lint:
 	$(GO) run $(STATICCHECK) -tags '$(TAGS)' ./...
 
 fuzz:
-	bash scripts/fuzz.sh
+	TAGS='$(TAGS)' TAGGED_PKGS='$(TAGGED_PKGS)' bash scripts/fuzz.sh
+
+# Every fuzz target for a few seconds (part of `make test`): the seed
+# corpora run as tests in `unit`; this mutates them a little further.
+fuzz-short:
+	FUZZTIME=$${FUZZTIME:-3s} FUZZMINIMIZETIME=0 TAGS='$(TAGS)' TAGGED_PKGS='$(TAGGED_PKGS)' bash scripts/fuzz.sh
 
 bench: build
 	bash bench/run.sh
