@@ -26,6 +26,13 @@
 #   bash bench/run.sh --tls-only         only kaopu's registrations over TLS
 #                                        (persistent connections) vs UDP, in
 #                                        one run; appends to results.txt
+#   bash bench/run.sh --flood-only       only the flood bench (issue 5: legit
+#                                        registrations under a 20,000/s flood
+#                                        of malformed and unauthenticated
+#                                        traffic); it also runs last in a full
+#                                        run
+#   FLOOD_ARGS='-rate 10000' bash bench/run.sh --flood-only
+#                                        flags for it (bench/cmd/floodbench)
 #
 # Installs missing peers (sipp, kamailio + SQLite module, sqlite3,
 # rtpengine-daemon) with apt,
@@ -39,16 +46,20 @@ set -euo pipefail
 # ---- kaopu phone (issue 4): its flags, taken out before the others ---------
 RUN_PHONE=1
 PHONE_ONLY=0
+RUN_FLOOD=1
+FLOOD_ONLY=0
 _args=()
 for a in "$@"; do
 	case "$a" in
 	--phone-only) PHONE_ONLY=1 ;;
-	--calls-only | --no-calls | --relay-only | --tls-only) RUN_PHONE=0 && _args+=("$a") ;;
+	--flood-only) FLOOD_ONLY=1 RUN_PHONE=0 && _args+=("$a") ;;
+	--calls-only | --no-calls | --relay-only | --tls-only) RUN_PHONE=0 RUN_FLOOD=0 && _args+=("$a") ;;
 	*) _args+=("$a") ;;
 	esac
 done
 set -- ${_args[@]+"${_args[@]}"}
 read -r -a PHONE_ARGS_A <<<"${PHONE_ARGS:-}"
+read -r -a FLOOD_ARGS_A <<<"${FLOOD_ARGS:-}"
 # -----------------------------------------------------------------------------
 
 RUN_REG=1
@@ -62,6 +73,7 @@ for a in "$@"; do
 	--calls-only) RUN_REG=0 RUN_RELAY=0 ;;
 	--no-calls) RUN_CALLS=0 RUN_RELAY=0 ;;
 	--relay-only) RUN_REG=0 RUN_CALLS=0 ;;
+	--flood-only) RUN_REG=0 RUN_CALLS=0 RUN_RELAY=0 ;;
 	--no-relay) RUN_RELAY=0 ;;
 	*) REG_ARGS+=("$a") ;;
 	esac
@@ -181,6 +193,26 @@ if [ "$PHONE_ONLY" = 1 ]; then
 	run_phone
 	exit $?
 fi
+
+# ---- flood (issue 5) ------------------------------------------------------------
+# kaopu under a flood of malformed and unauthenticated datagrams and half-open
+# TCP connections from many loopback addresses, while legitimate phones keep
+# registering. Appends to results.txt; the server's log in logs/flood-kaopu.log.
+run_flood() {
+	local frc=0
+	mkdir -p "$OUT/logs"
+	go build -o "$TMP/floodbench" ./bench/cmd/floodbench
+	"$TMP/floodbench" -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${FLOOD_ARGS_A[@]+"${FLOOD_ARGS_A[@]}"} &
+	DRIVER=$!
+	wait "$DRIVER" || frc=$?
+	DRIVER=
+	[ -f "$TMP/flood/kaopu.log" ] && tail -c 2000000 "$TMP/flood/kaopu.log" >"$OUT/logs/flood-kaopu.log" || true
+	return "$frc"
+}
+if [ "$FLOOD_ONLY" = 1 ]; then
+	run_flood
+	exit $?
+fi
 # -----------------------------------------------------------------------------
 
 if [ "$TLS_ONLY" = 1 ]; then
@@ -232,5 +264,8 @@ fi
 # kaopu phone (issue 4), after the other parts of a full run.
 if [ "$RUN_PHONE" = 1 ]; then
 	run_phone || rc=$?
+fi
+if [ "$RUN_FLOOD" = 1 ]; then
+	run_flood || rc=$?
 fi
 exit "$rc"
