@@ -179,6 +179,25 @@ func TestSourceBounds(t *testing.T) {
 		}
 	})
 
+	t.Run("unauthenticated INVITE challenged without a transaction", func(t *testing.T) {
+		p := udpPhone(t, s, "127.0.0.6")
+		fast := s.gate.Stats.Fast.Load()
+		inv := strings.Replace(guestRequest(p, "INVITE", "noauth", offer), "@example.org>", "@"+realm+">", 1)
+		for range 2 { // a retransmission is challenged the same way
+			p.send(inv)
+			res := p.finalFor("noauth", 2*time.Second)
+			if res == nil || res.StatusCode != 407 || res.GetHeader("Proxy-Authenticate") == nil {
+				t.Fatalf("INVITE without credentials: %v, want 407 with a challenge", res)
+			}
+		}
+		if got := s.gate.Stats.Fast.Load() - fast; got != 2 {
+			t.Fatalf("%d INVITEs answered at the edge, want 2", got)
+		}
+		if n := s.bounds.pending.Held(netip.MustParseAddr("127.0.0.6")); n != 0 {
+			t.Fatalf("%d transactions held for a challenged INVITE", n)
+		}
+	})
+
 	t.Run("SDP over the bounds", func(t *testing.T) {
 		p := udpPhone(t, s, "127.0.0.5")
 		body := offer + strings.Repeat("m=video 0 RTP/AVP 96\r\n", 20)

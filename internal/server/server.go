@@ -265,7 +265,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		OnScanner: func(src netip.Addr, _ string) { s.bans.Ban(src, auth.ReasonScanner) },
 		Allow:     s.rate.Allow,
 		Fast:      map[sip.RequestMethod]sipx.Handler{sip.REGISTER: s.reg.Handle, sip.OPTIONS: s.options},
-		Log:       log,
+		// Unauthenticated INVITEs get their 407 without a transaction
+		// (call.Manager.Challenge); s.calls is made in Start, before the
+		// UDP workers run.
+		Challenge: func(req *sip.Request) *sip.Response {
+			if s.calls == nil {
+				return nil
+			}
+			return s.calls.Challenge(req)
+		},
+		Log: log,
 	}
 	s.bounds = newSourceBounds(cfg, s.bans.Banned)
 	return s, nil

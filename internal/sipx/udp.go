@@ -41,9 +41,13 @@ type Gate struct {
 	// unanswered (RFC 3261 has no answer for "too fast"); nil allows all.
 	Allow func(src netip.Addr) bool
 	// Fast handles these methods statelessly on UDP (no To tag).
-	Fast  map[sip.RequestMethod]Handler
-	Log   *slog.Logger
-	Stats Stats
+	Fast map[sip.RequestMethod]Handler
+	// Challenge may answer an INVITE outside a dialog statelessly on UDP
+	// (a digest challenge, no transaction); nil from it passes the INVITE
+	// on to the transaction layer.
+	Challenge func(req *sip.Request) *sip.Response
+	Log       *slog.Logger
+	Stats     Stats
 
 	parser *sip.Parser
 	once   sync.Once
@@ -304,6 +308,16 @@ func (g *Gate) process(data []byte, src netip.AddrPort) (res *sip.Response, msg 
 				FixVia(res, srcStr)
 			}
 			return res, nil, false
+		}
+	}
+	if req.Method == sip.INVITE && g.Challenge != nil {
+		if to := req.To(); to != nil && !to.Params.Has("tag") {
+			SetToTag(req) // the same tag for a retransmission
+			if res := g.Challenge(req); res != nil {
+				g.Stats.Fast.Add(1)
+				FixVia(res, srcStr)
+				return res, nil, false
+			}
 		}
 	}
 	return nil, msg, true

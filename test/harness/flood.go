@@ -85,7 +85,22 @@ func Flood(ctx context.Context, cfg FloodConfig) (*FloodStats, error) {
 		go func() { defer wg.Done(); halfOpen(ctx, cfg, st) }()
 	}
 	if cfg.Rate > 0 {
-		sendDatagrams(ctx, cfg, conns, raddr, st)
+		// One sender per 5,000 datagrams/s (a write is a system call of
+		// some microseconds), each with its share of the sources.
+		senders := min(len(conns), max(1, (cfg.Rate+4999)/5000))
+		var sw sync.WaitGroup
+		for i := range senders {
+			var mine []*net.UDPConn
+			for j := i; j < len(conns); j += senders {
+				mine = append(mine, conns[j])
+			}
+			share := cfg
+			share.Rate = cfg.Rate * len(mine) / len(conns)
+			share.MaxDatagrams = cfg.MaxDatagrams * int64(len(mine)) / int64(len(conns))
+			sw.Add(1)
+			go func() { defer sw.Done(); sendDatagrams(ctx, share, mine, raddr, st, uint64(i)) }()
+		}
+		sw.Wait()
 	} else {
 		<-ctx.Done()
 	}
@@ -98,8 +113,8 @@ func Flood(ctx context.Context, cfg FloodConfig) (*FloodStats, error) {
 
 // sendDatagrams paces datagrams at cfg.Rate in batches every millisecond
 // or so, round-robin over the sources and the kinds of abuse.
-func sendDatagrams(ctx context.Context, cfg FloodConfig, conns []*net.UDPConn, raddr *net.UDPAddr, st *FloodStats) {
-	rng := rand.New(rand.NewPCG(1, 2))
+func sendDatagrams(ctx context.Context, cfg FloodConfig, conns []*net.UDPConn, raddr *net.UDPAddr, st *FloodStats, seed uint64) {
+	rng := rand.New(rand.NewPCG(1, seed))
 	start := time.Now()
 	var sent int64
 	tick := time.NewTicker(time.Millisecond)

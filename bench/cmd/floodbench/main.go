@@ -136,6 +136,7 @@ func run(ctx context.Context, tmp, out, kaopu string, rate, nsrc, halfOpen, nleg
 	pid := cmd.Process.Pid
 	hz := sysstat.ClockTicks()
 	cpu0, _ := procTicks(pid)
+	drops0 := sysstat.UDPDrops()
 	start := time.Now()
 	fctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
@@ -181,6 +182,7 @@ func run(ctx context.Context, tmp, out, kaopu string, rate, nsrc, halfOpen, nleg
 	elapsed := time.Since(start)
 	wg.Wait()
 	cpu1, _ := procTicks(pid)
+	drops := sysstat.UDPDrops() - drops0
 	m := readMetrics(metrics)
 
 	res, err := os.OpenFile(filepath.Join(out, "results.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -202,6 +204,8 @@ func run(ctx context.Context, tmp, out, kaopu string, rate, nsrc, halfOpen, nleg
 	fig("flood.legit_retransmissions", retrans.Load())
 	fig("flood.rate_achieved_per_s", fmt.Sprintf("%.0f", float64(st.Datagrams.Load())/elapsed.Seconds()))
 	fig("flood.half_open_connections", st.Connections.Load())
+	fig("flood.udp_received_by_kaopu", m["kaopu_sip_udp_received_total"])
+	fig("flood.udp_dropped_by_kernel", drops)
 	fig("flood.kaopu_cpu_pct", fmt.Sprintf("%.0f", 100*float64(cpu1-cpu0)/float64(hz)/elapsed.Seconds()))
 	for _, k := range []string{"kaopu_sip_rate_limited_total", "kaopu_banned_sources", "kaopu_sip_source_limited_total",
 		"kaopu_sip_connections_refused_total", "kaopu_sip_connections_timed_out_total", "go_goroutines"} {
