@@ -17,7 +17,8 @@ const module = "github.com/kaopu/kaopu/internal/"
 var allowedDeps = map[string][]string{
 	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound"},
 	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
-	"call":            {"auth", "cdr", "media", "sdpx", "sipx", "store"},
+	"call":            {"auth", "cdr", "dialplan", "media", "sdpx", "sipx", "store"},
+	"dialplan":        {}, // pure functions on dial strings
 	"cdr":             {"store"},
 	"sipx":            {},
 	"registrar":       {"auth", "store"},
