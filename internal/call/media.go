@@ -79,6 +79,9 @@ func (m *Manager) newAnchor(body []byte, log *slog.Logger, caller, callee string
 		if errors.Is(err, sdpx.ErrNoAudio) || errors.Is(err, sdpx.ErrUnsupported) {
 			return nil, &refusal{488, "Not Acceptable Here"}
 		}
+		if errors.Is(err, sdpx.ErrTooLarge) {
+			return nil, &refusal{400, "SDP Too Large"}
+		}
 		return nil, &refusal{400, "Invalid SDP"}
 	}
 	pts, err := sdpx.Negotiate(offer, nil)

@@ -203,8 +203,8 @@ func TestSourceBounds(t *testing.T) {
 		body := offer + strings.Repeat("m=video 0 RTP/AVP 96\r\n", 20)
 		p.send(guestRequest(p, "INVITE", "bigsdp", body))
 		res := p.finalFor("bigsdp", 2*time.Second)
-		if res == nil || res.StatusCode != 400 || res.Reason != "Invalid SDP" {
-			t.Fatalf("INVITE with 21 media sections: %v, want 400 Invalid SDP", res)
+		if res == nil || res.StatusCode != 400 || res.Reason != "SDP Too Large" {
+			t.Fatalf("INVITE with 21 media sections: %v, want 400 SDP Too Large", res)
 		}
 	})
 }
