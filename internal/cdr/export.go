@@ -25,10 +25,13 @@ func CSVHeader() []string {
 		"disposition", "cause", "codec", "flags", "active",
 		"caller_packets_in", "caller_packets_out", "caller_lost", "caller_jitter_ms",
 		"callee_packets_in", "callee_packets_out", "callee_lost", "callee_jitter_ms",
+		"account", "destination", "rate", "billed", "cost", "currency",
 	}
 }
 
-// WriteCSV writes records as CSV with a CSVHeader row. Times absent from a
+// WriteCSV writes records as CSV with a CSVHeader row. The rating columns
+// (account to currency) are empty on calls that were not rated; rate and
+// cost are exact decimals in the currency. Times absent from a
 // record are empty cells. Text cells that a spreadsheet would run as a
 // formula (caller IDs come from the network) get a leading apostrophe;
 // E.164 numbers such as +8613800000000 are left as they are.
@@ -54,6 +57,12 @@ func WriteCSV(w io.Writer, recs []store.CDR) error {
 			row = append(row,
 				strconv.FormatUint(l.PacketsIn, 10), strconv.FormatUint(l.PacketsOut, 10),
 				strconv.FormatInt(l.Lost, 10), strconv.FormatFloat(l.JitterMs, 'f', -1, 64))
+		}
+		if r := c.Rating; r.IsZero() {
+			row = append(row, "", "", "", "", "", "")
+		} else {
+			row = append(row, cell(r.Account), cell(r.Destination), r.Rate.String(), strconv.Itoa(r.Billed),
+				r.Cost.String(), cell(r.Currency))
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -115,6 +124,14 @@ type Record struct {
 	Flags       string  `json:"flags"`
 	Active      bool    `json:"active"`
 	Legs        []Leg   `json:"legs"`
+	// Rating, null on calls that were not rated. Money is an exact
+	// decimal string ("0.0125"), never a JSON number.
+	Account     *string `json:"account"`
+	Destination *string `json:"destination"`
+	Rate        *string `json:"rate"`
+	Billed      *int    `json:"billed"`
+	Cost        *string `json:"cost"`
+	Currency    *string `json:"currency"`
 }
 
 // Leg is the JSON form of store.LegStats.
@@ -139,6 +156,10 @@ func ToRecord(c store.CDR) Record {
 	}
 	for i, l := range c.Legs {
 		r.Legs[i] = Leg(l)
+	}
+	if x := c.Rating; !x.IsZero() {
+		rate, cost := x.Rate.String(), x.Cost.String()
+		r.Account, r.Destination, r.Rate, r.Billed, r.Cost, r.Currency = &x.Account, &x.Destination, &rate, &x.Billed, &cost, &x.Currency
 	}
 	return r
 }

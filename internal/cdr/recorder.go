@@ -215,6 +215,19 @@ func (c *Call) End(disposition string, cause int, legs []store.LegStats) store.C
 	return c.Record()
 }
 
+// Rate records what the call cost (see internal/billing), usually right
+// after End, when the billed seconds are known. The last Rate counts.
+func (c *Call) Rate(r store.CDRRating) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.rec.Rating = r
+	o := c.r.submit(c, opRate, c.snapshot())
+	c.mu.Unlock()
+	c.wait(context.Background(), o)
+}
+
 // Record returns a copy of the record as the Call knows it.
 func (c *Call) Record() store.CDR {
 	if c == nil {
@@ -259,10 +272,11 @@ const (
 	opStart opKind = iota
 	opAnswer
 	opEnd
+	opRate
 )
 
 func (k opKind) String() string {
-	return [...]string{"start", "answer", "end"}[k]
+	return [...]string{"start", "answer", "end", "rate"}[k]
 }
 
 // op is one event of one call, waiting for the writer.
@@ -410,8 +424,15 @@ func (o *op) apply(ctx context.Context, w store.CDRWriter, inserted *[]*Call) er
 		if inserted != nil {
 			*inserted = append(*inserted, c)
 		}
-		if o.kind != opEnd {
+		if o.kind == opStart || o.kind == opAnswer {
 			return nil
+		}
+		if o.kind == opRate && !o.rec.Active {
+			// The end write was lost too: the row just inserted is
+			// still marked active.
+			if err := w.EndCDR(ctx, id, o.rec); err != nil {
+				return err
+			}
 		}
 	}
 	switch o.kind {
@@ -419,6 +440,8 @@ func (o *op) apply(ctx context.Context, w store.CDRWriter, inserted *[]*Call) er
 		return w.AnswerCDR(ctx, id, o.rec.Answer, o.rec.Codec)
 	case opEnd:
 		return w.EndCDR(ctx, id, o.rec)
+	case opRate:
+		return w.RateCDR(ctx, id, o.rec.Rating)
 	}
 	return nil
 }

@@ -224,6 +224,10 @@ func (f *faultyStore) EndCDR(ctx context.Context, id int64, c store.CDR) error {
 	return faultyWriter{f, f.CDRs, nil}.EndCDR(ctx, id, c)
 }
 
+func (f *faultyStore) RateCDR(ctx context.Context, id int64, r store.CDRRating) error {
+	return faultyWriter{f, f.CDRs, nil}.RateCDR(ctx, id, r)
+}
+
 // faultyWriter injects faults into w; n, if set, counts the batch's writes.
 type faultyWriter struct {
 	f *faultyStore
@@ -493,4 +497,12 @@ func BenchmarkRecorderCall(b *testing.B) {
 			c.End(store.DispositionAnswered, 200, legs)
 		}
 	})
+}
+
+func (fw faultyWriter) RateCDR(ctx context.Context, id int64, r store.CDRRating) error {
+	fw.count()
+	if err := fw.f.fault(ctx, "rate"); err != nil {
+		return err
+	}
+	return fw.w.RateCDR(ctx, id, r)
 }

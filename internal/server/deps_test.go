@@ -15,7 +15,7 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound"},
+	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing"},
 	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
 	"call":            {"auth", "cdr", "dialplan", "media", "sdpx", "sipx", "store"},
 	"dialplan":        {}, // pure functions on dial strings
@@ -25,8 +25,11 @@ var allowedDeps = map[string][]string{
 	"auth":            {},
 	"account":         {"store"},
 	"config":          {},
-	"store":           {},
-	"store/sqlite":    {"store"},
+	"store":           {"money"},
+	"store/sqlite":    {"store", "money"},
+	"money":           {}, // exact decimal amounts
+	"rating":          {"money", "store"},
+	"billing":         {"money", "rating", "store"},
 	"web":             {},
 	"media":           {}, // media never imports SIP code
 	"media/mediatest": {"media"},

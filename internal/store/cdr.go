@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/kaopu/kaopu/internal/money"
 )
 
 // Dispositions of a call detail record: how the call ended, as Asterisk's
@@ -37,7 +39,22 @@ type CDR struct {
 	Flags       string // comma-separated notes, e.g. "crash-recovered"
 	Legs        []LegStats
 	Active      bool // the call has not ended (yet)
+	Rating      CDRRating
 }
+
+// CDRRating is what a rated call cost: set on calls billed to an account
+// (zero on the others).
+type CDRRating struct {
+	Account     string       // the account charged
+	Destination string       // the rate deck's name of the destination
+	Rate        money.Amount // per minute
+	Billed      int          // seconds billed: billsec rounded up to increments
+	Cost        money.Amount // connect fee + Rate × Billed / 60, charged
+	Currency    string
+}
+
+// IsZero reports whether the call was not rated.
+func (r CDRRating) IsZero() bool { return r == CDRRating{} }
 
 // LegStats are one leg's media counters at the end of a call. "In" is what
 // the leg's phone sent to the server, "out" what the server sent to it.
@@ -77,6 +94,9 @@ type CDRWriter interface {
 	// taken from c when set there (so an answer whose own write was lost is
 	// still recorded) and kept otherwise. ErrNotFound when id is unknown.
 	EndCDR(ctx context.Context, id int64, c CDR) error
+	// RateCDR sets the rating columns of a record. ErrNotFound when id
+	// is unknown.
+	RateCDR(ctx context.Context, id int64, r CDRRating) error
 }
 
 // CDRs is call detail record storage. Each CDRWriter method called on it

@@ -139,5 +139,7 @@ type Store interface {
 	Settings
 	Bans
 	CDRs
+	Accounts
+	Rates
 	Close() error
 }

@@ -69,8 +69,9 @@ func fromMillis(ms sql.NullInt64) time.Time {
 // The CDR writes.
 const (
 	insertCDR = `INSERT INTO cdrs (call_id, caller, callee, dialed, start_ms, answer_ms, end_ms,
-		duration, billsec, disposition, cause, codec, flags, legs, active)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+		duration, billsec, disposition, cause, codec, flags, legs, active,
+		account, destination, rate, billed, cost, currency)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`
 	answerCDR = `UPDATE cdrs SET answer_ms = ?, codec = ? WHERE id = ?`
 	endCDR    = `UPDATE cdrs SET end_ms = ?, duration = ?, billsec = ?, disposition = ?,
 		cause = ?, legs = ?, active = 0,
@@ -78,6 +79,7 @@ const (
 		codec = CASE WHEN ? = '' THEN codec ELSE ? END,
 		flags = CASE WHEN ? = '' THEN flags ELSE ? END
 		WHERE id = ?`
+	rateCDR = `UPDATE cdrs SET account = ?, destination = ?, rate = ?, billed = ?, cost = ?, currency = ? WHERE id = ?`
 )
 
 // cdrWriter runs the CDR writes on the database, each its own transaction,
@@ -155,6 +157,11 @@ func (s *Store) EndCDR(ctx context.Context, id int64, c store.CDR) error {
 	return (&cdrWriter{db: s.db}).EndCDR(ctx, id, c)
 }
 
+// RateCDR records what a call cost.
+func (s *Store) RateCDR(ctx context.Context, id int64, r store.CDRRating) error {
+	return (&cdrWriter{db: s.db}).RateCDR(ctx, id, r)
+}
+
 // BatchCDRs runs fn's writes in one transaction.
 func (s *Store) BatchCDRs(ctx context.Context, fn func(w store.CDRWriter) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -180,7 +187,8 @@ func (w *cdrWriter) StartCDR(ctx context.Context, c store.CDR) (int64, error) {
 		return 0, err
 	}
 	res, err := w.exec(ctx, insertCDR, c.CallID, c.Caller, c.Callee, c.Dialed, c.Start.UnixMilli(),
-		millis(c.Answer), millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, c.Codec, c.Flags, legs)
+		millis(c.Answer), millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, c.Codec, c.Flags, legs,
+		c.Rating.Account, c.Rating.Destination, c.Rating.Rate, c.Rating.Billed, c.Rating.Cost, c.Rating.Currency)
 	if err != nil {
 		return 0, fmt.Errorf("cdr %s: %w", c.CallID, err)
 	}
@@ -203,6 +211,11 @@ func (w *cdrWriter) EndCDR(ctx context.Context, id int64, c store.CDR) error {
 	}
 	res, err := w.exec(ctx, endCDR, millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, legs,
 		millis(c.Answer), c.Codec, c.Codec, c.Flags, c.Flags, id)
+	return affected(res, err, id)
+}
+
+func (w *cdrWriter) RateCDR(ctx context.Context, id int64, r store.CDRRating) error {
+	res, err := w.exec(ctx, rateCDR, r.Account, r.Destination, r.Rate, r.Billed, r.Cost, r.Currency, id)
 	return affected(res, err, id)
 }
 
@@ -247,7 +260,7 @@ func (s *Store) ListCDRs(ctx context.Context, f store.CDRFilter) ([]store.CDR, e
 		args = append(args, f.To.UnixMilli())
 	}
 	q := `SELECT id, call_id, caller, callee, dialed, start_ms, answer_ms, end_ms, duration, billsec,
-		disposition, cause, codec, flags, legs, active FROM cdrs`
+		disposition, cause, codec, flags, legs, active, account, destination, rate, billed, cost, currency FROM cdrs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -270,7 +283,8 @@ func (s *Store) ListCDRs(ctx context.Context, f store.CDRFilter) ([]store.CDR, e
 		var answer, end sql.NullInt64
 		var legs string
 		if err := rows.Scan(&c.ID, &c.CallID, &c.Caller, &c.Callee, &c.Dialed, &start, &answer, &end,
-			&c.Duration, &c.Billsec, &c.Disposition, &c.Cause, &c.Codec, &c.Flags, &legs, &c.Active); err != nil {
+			&c.Duration, &c.Billsec, &c.Disposition, &c.Cause, &c.Codec, &c.Flags, &legs, &c.Active,
+			&c.Rating.Account, &c.Rating.Destination, &c.Rating.Rate, &c.Rating.Billed, &c.Rating.Cost, &c.Rating.Currency); err != nil {
 			return nil, fmt.Errorf("list cdrs: %w", err)
 		}
 		c.Start = time.UnixMilli(start).UTC()
