@@ -1,0 +1,308 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kaopu/kaopu/internal/money"
+	"github.com/kaopu/kaopu/internal/rating"
+	"github.com/kaopu/kaopu/internal/store"
+)
+
+// Refusals and misuse.
+var (
+	ErrNoAccount         = errors.New("user has no billing account")
+	ErrNoPlan            = errors.New("account has no rate deck")
+	ErrNoRate            = errors.New("destination not in the rate deck")
+	ErrCurrency          = errors.New("account and rate deck currencies differ")
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrEnded             = errors.New("reservation already ended")
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxDuration = 4 * time.Hour
+	DefaultWarning     = time.Minute
+	DefaultReload      = time.Second
+)
+
+// Store is what billing needs of the store.
+type Store interface {
+	UserAccount(ctx context.Context, user string) (store.Account, error)
+	GetAccount(ctx context.Context, name string) (store.Account, error)
+	PostLedger(ctx context.Context, e store.LedgerEntry) (store.LedgerEntry, error)
+	GetDeck(ctx context.Context, name string) (store.RateDeck, error)
+	EachRate(ctx context.Context, deck string, fn func(store.Rate) error) error
+	RatesVersion(ctx context.Context) (int64, error)
+}
+
+// Config is what a Biller needs.
+type Config struct {
+	Store Store
+	// Now is the clock (effective-from dates, ledger times); nil: time.Now.
+	Now func() time.Time
+	// MaxDuration caps every call, however much money there is, so one
+	// call does not reserve a whole balance; 0: DefaultMaxDuration.
+	MaxDuration time.Duration
+	// Warning is how long before the cut the warning plays; 0: DefaultWarning.
+	Warning time.Duration
+	// Reload is how often the rate decks' version is checked; 0: DefaultReload.
+	Reload time.Duration
+}
+
+// Biller rates calls and holds the reservations of live calls. Safe for
+// concurrent use.
+type Biller struct {
+	cfg Config
+
+	mu    sync.Mutex
+	accts map[string]*acct
+
+	deckMu    sync.Mutex
+	decks     map[string]*rating.Deck
+	version   int64
+	checked   time.Time
+	loadMu    sync.Mutex // one deck load at a time
+	deckLoads int        // how many times a deck was read from the store (tests)
+}
+
+// acct is the live state of one account.
+type acct struct {
+	mu       sync.Mutex
+	reserved money.Amount
+	live     int
+}
+
+// New returns a Biller.
+func New(cfg Config) *Biller {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = DefaultMaxDuration
+	}
+	if cfg.Warning <= 0 {
+		cfg.Warning = DefaultWarning
+	}
+	if cfg.Reload <= 0 {
+		cfg.Reload = DefaultReload
+	}
+	return &Biller{cfg: cfg, accts: map[string]*acct{}, decks: map[string]*rating.Deck{}}
+}
+
+func (b *Biller) account(name string) *acct {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.accts[name]
+	if a == nil {
+		a = &acct{}
+		b.accts[name] = a
+	}
+	return a
+}
+
+// Reserved returns what an account's live calls hold and how many they are.
+func (b *Biller) Reserved(account string) (money.Amount, int) {
+	a := b.account(account)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reserved, a.live
+}
+
+// Reservation is the money held for one live call.
+type Reservation struct {
+	b *Biller
+	a *acct
+
+	Account  string
+	Currency string
+	Deck     string
+	Dialed   string
+	CallID   string
+	Rate     store.Rate // the matched row: prefix, destination, rate, increments
+	// Max is the longest the call may last from answer, Warn when the
+	// warning plays (from answer; 0: at once).
+	Max, Warn time.Duration
+	// Reserved is the cost of a call of Max, held until End.
+	Reserved money.Amount
+
+	mu    sync.Mutex
+	ended bool
+}
+
+// Charge is what End charged.
+type Charge struct {
+	Billed  int          // seconds billed
+	Cost    money.Amount // debited
+	Capped  bool         // the call overran its reservation; Cost is capped
+	Balance money.Amount // the account's balance after the debit
+	Ledger  int64        // the ledger row, 0 when nothing was charged
+	Rating  store.CDRRating
+}
+
+// Start reserves money for a call of user to dialed (E.164 digits, with or
+// without '+'). See the package documentation for the errors.
+func (b *Biller) Start(ctx context.Context, user, dialed, callID string) (*Reservation, error) {
+	acc, err := b.cfg.Store.UserAccount(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", user, ErrNoAccount)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if acc.Plan == "" {
+		return nil, fmt.Errorf("account %s: %w", acc.Name, ErrNoPlan)
+	}
+	deck, err := b.deck(ctx, acc.Plan)
+	if err != nil {
+		return nil, err
+	}
+	if deck.Currency != acc.Currency {
+		return nil, fmt.Errorf("account %s in %s, deck %s in %s: %w", acc.Name, acc.Currency, deck.Name, deck.Currency, ErrCurrency)
+	}
+	now := b.cfg.Now()
+	rt, ok := deck.Lookup(dialed, now)
+	if !ok {
+		return nil, fmt.Errorf("%s in deck %s: %w", dialed, deck.Name, ErrNoRate)
+	}
+
+	a := b.account(acc.Name)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// The balance is read under the account's lock: End debits and
+	// releases under it too, so no debit can slip between this read and
+	// the reservation below.
+	cur, err := b.cfg.Store.GetAccount(ctx, acc.Name)
+	if err != nil {
+		return nil, err
+	}
+	avail := cur.Balance - a.reserved
+	if cur.Type == store.Postpaid {
+		avail += cur.CreditLimit
+	}
+	secs := rating.MaxSeconds(rt, avail)
+	if secs <= 0 {
+		return nil, fmt.Errorf("account %s: %s available, %s needed for the first %d s to %s: %w",
+			acc.Name, avail, firstCost(rt), rating.Billed(rt, 1), rt.Destination, ErrInsufficientFunds)
+	}
+	capSec := int(b.cfg.MaxDuration / time.Second)
+	maxSec := min(secs, capSec)
+	_, reserve, err := rating.Cost(rt, maxSec)
+	if err != nil {
+		return nil, err
+	}
+	a.reserved += reserve
+	a.live++
+	r := &Reservation{b: b, a: a, Account: acc.Name, Currency: acc.Currency, Deck: deck.Name, Dialed: dialed, CallID: callID,
+		Rate: rt, Max: time.Duration(maxSec) * time.Second, Reserved: reserve}
+	r.Warn = max(0, r.Max-b.cfg.Warning)
+	return r, nil
+}
+
+func firstCost(r store.Rate) money.Amount {
+	_, c, _ := rating.Cost(r, 1)
+	return c
+}
+
+// End charges the call for billsec answered seconds (0: not answered,
+// nothing charged) and releases its reservation. cdrID links the ledger
+// row to the call's record (0: none).
+func (r *Reservation) End(ctx context.Context, billsec int, cdrID int64) (Charge, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return Charge{}, ErrEnded
+	}
+	ch := Charge{Rating: store.CDRRating{Account: r.Account, Destination: r.Rate.Destination, Rate: r.Rate.PerMinute, Currency: r.Currency}}
+	billed, cost, err := rating.Cost(r.Rate, billsec)
+	if err != nil {
+		return ch, err
+	}
+	if maxSec := int(r.Max / time.Second); billsec > maxSec {
+		// Overran the reservation: at most one increment more.
+		capBilled, capCost, err := rating.Cost(r.Rate, maxSec+1)
+		if err != nil {
+			return ch, err
+		}
+		if cost > capCost {
+			billed, cost, ch.Capped = capBilled, capCost, true
+		}
+	}
+	ch.Billed, ch.Cost = billed, cost
+	ch.Rating.Billed, ch.Rating.Cost = billed, cost
+
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cost != 0 {
+		e, err := r.b.cfg.Store.PostLedger(ctx, store.LedgerEntry{At: r.b.cfg.Now(), Account: r.Account, Amount: -cost,
+			Reason: "call to " + r.Dialed + " (" + r.Rate.Destination + ")", CDRID: cdrID, CallID: r.CallID})
+		if err != nil {
+			return ch, fmt.Errorf("debit %s of account %s: %w", cost, r.Account, err)
+		}
+		ch.Balance, ch.Ledger = e.BalanceAfter, e.ID
+	}
+	a.reserved -= r.Reserved
+	a.live--
+	r.ended = true
+	return ch, nil
+}
+
+// deck returns the named deck, loading it when needed.
+func (b *Biller) deck(ctx context.Context, name string) (*rating.Deck, error) {
+	now := b.cfg.Now()
+	b.deckMu.Lock()
+	check := now.Sub(b.checked) >= b.cfg.Reload || now.Before(b.checked)
+	d := b.decks[name]
+	b.deckMu.Unlock()
+	if check {
+		v, err := b.cfg.Store.RatesVersion(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b.deckMu.Lock()
+		b.checked = now
+		if v != b.version {
+			b.version = v
+			b.decks = map[string]*rating.Deck{}
+			d = nil
+		}
+		b.deckMu.Unlock()
+	}
+	if d != nil {
+		return d, nil
+	}
+	b.loadMu.Lock()
+	defer b.loadMu.Unlock()
+	b.deckMu.Lock()
+	d = b.decks[name]
+	v := b.version
+	b.deckMu.Unlock()
+	if d != nil {
+		return d, nil // loaded while this call waited
+	}
+	info, err := b.cfg.Store.GetDeck(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("rate deck %s: %w", name, ErrNoPlan)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]store.Rate, 0, info.Rates)
+	if err := b.cfg.Store.EachRate(ctx, name, func(r store.Rate) error { rows = append(rows, r); return nil }); err != nil {
+		return nil, err
+	}
+	if d, err = rating.NewDeck(name, info.Currency, rows); err != nil {
+		return nil, err
+	}
+	b.deckMu.Lock()
+	b.deckLoads++
+	if b.version == v {
+		b.decks[name] = d
+	}
+	b.deckMu.Unlock()
+	return d, nil
+}
