@@ -32,9 +32,14 @@ Usage:
                 [--log-format text|json] [--log-level debug|info|warn|error]
   kaopu user    add NAME --password PW [--ext NUM] [policy flags] | list | del NAME |
                 set NAME [--media-encryption M] [--signalling S] [--allow CLASSES]
-                [--max-concurrent N] [--max-per-minute N] |
+                [--max-concurrent N] [--max-per-minute N] [--account ACCOUNT] |
                 passwd NAME --password PW | import FILE.csv
   kaopu ban     list [--all] | del IP | add IP [--for DURATION] [--reason TEXT]
+  kaopu rate    import DECK FILE.csv [--currency EUR] [--replace] |
+                list [DECK] [--prefix P] | lookup DECK NUMBER | del DECK
+  kaopu account add NAME --prepaid|--postpaid [--credit-limit X] [--plan DECK]
+                [--currency EUR] | set NAME ... | credit NAME AMOUNT [--reason TEXT] |
+                list | show NAME
   kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
                 export --format csv|json [--from DATE] [--to DATE]
   kaopu phone   [call TARGET | answer [--auto] | msg TARGET TEXT]
@@ -64,6 +69,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.cdr(args[1:])
 	case "ban", "bans":
 		return env.ban(args[1:])
+	case "rate", "rates":
+		return env.rate(args[1:])
+	case "account", "accounts":
+		return env.account(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":

@@ -17,7 +17,7 @@ import (
 )
 
 const userHelp = `kaopu user add NAME --password PW [--ext NUM] [POLICY FLAGS]
-       kaopu user set NAME POLICY FLAGS
+       kaopu user set NAME [POLICY FLAGS] [--account ACCOUNT|none]
        kaopu user list
        kaopu user del NAME
        kaopu user passwd NAME --password PW
@@ -28,7 +28,10 @@ Policy flags (what is not given keeps its value; "default" follows the server):
   --signalling any|tls_required|default          SIP over TLS only
   --allow CLASSES|none        destination classes: international,premium
   --max-concurrent N          calls at once (0: server's calls.max_concurrent, -1: no cap)
-  --max-per-minute N          calls started a minute (0: server's, -1: no cap)`
+  --max-per-minute N          calls started a minute (0: server's, -1: no cap)
+
+--account ACCOUNT charges the user's rated calls to that billing account
+(see kaopu account); "none" detaches the user.`
 
 func (e *env) user(args []string) int {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
@@ -49,6 +52,7 @@ func (e *env) user(args []string) int {
 	allow := fs.String("allow", "", "destination classes permitted (international,premium) or none")
 	maxConc := fs.Int("max-concurrent", 0, "calls at once (0 the server's, -1 no cap)")
 	maxRate := fs.Int("max-per-minute", 0, "calls started per minute (0 the server's, -1 no cap)")
+	acct := fs.String("account", "", "set: billing `ACCOUNT` the user's calls are charged to (none: detach)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -160,11 +164,27 @@ func (e *env) user(args []string) int {
 		if err == nil {
 			err = st.UpdateUser(e.ctx, u)
 		}
+		accountSet := false
+		fs.Visit(func(f *flag.Flag) { accountSet = accountSet || f.Name == "account" })
+		if err == nil && accountSet {
+			a := *acct
+			if a == "none" {
+				a = ""
+			}
+			err = st.SetUserAccount(e.ctx, u.Name, a)
+		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "kaopu user set: %v\n", err)
 			return exitFail
 		}
 		fmt.Fprintf(e.stdout, "policy of %s: %s\n", u.Name, policyText(u.Policy))
+		if accountSet {
+			if a, err := st.UserAccount(e.ctx, u.Name); err == nil {
+				fmt.Fprintf(e.stdout, "account of %s: %s (%s)\n", u.Name, a.Name, a.Type)
+			} else {
+				fmt.Fprintf(e.stdout, "account of %s: none\n", u.Name)
+			}
+		}
 	case "del":
 		if err := st.DeleteUser(e.ctx, pos[0]); err != nil {
 			fmt.Fprintf(e.stderr, "kaopu user del: %v\n", err)
