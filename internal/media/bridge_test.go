@@ -104,7 +104,13 @@ func TestBridgeTwoWay(t *testing.T) {
 		epB.Send(rtpAddr(r.b), pb)
 		expectRTP(t, epA, pb, rtpAddr(r.a))
 	}
+	// A packet is counted out after its send returns, which may be after
+	// the endpoint has read it.
 	sa, sb := r.a.Stats(), r.b.Stats()
+	for deadline := time.Now().Add(time.Second); (sa.PacketsOut < 10 || sb.PacketsOut < 10) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		sa, sb = r.a.Stats(), r.b.Stats()
+	}
 	size := uint64(12 + len(g711))
 	for _, c := range []struct {
 		name      string
