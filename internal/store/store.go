@@ -141,5 +141,6 @@ type Store interface {
 	CDRs
 	Accounts
 	Rates
+	Trunks
 	Close() error
 }

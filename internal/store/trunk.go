@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Trunk is a carrier: where its SIP server is, how it knows us, and how
+// calls through it are presented.
+type Trunk struct {
+	Name string
+	// Address is host:port, or a host name without port located with DNS
+	// (RFC 3263: SRV, then A/AAAA).
+	Address   string
+	Transport string // "udp", "tcp" or "tls"
+	// Auth is how the carrier knows us: "register" (we register with
+	// Username and Password) or "ip" (it knows our address; its calls
+	// come from Networks).
+	Auth string
+	// Username and Password answer the carrier's digest challenges (to
+	// REGISTER and to INVITE, in either auth mode). The password is kept
+	// in clear: it must be presented, not checked. Never logged.
+	Username, Password string
+	// Networks (CIDR) the carrier's calls come from; empty: the addresses
+	// Address resolves to.
+	Networks []string
+	Channels int      // calls at once through the trunk, both ways; 0: no limit
+	Codecs   []string // preferred codecs toward the carrier, by name; empty: the caller's
+	// CallerID is the number presented on outbound calls when the caller
+	// has no DID of its own; empty: the caller's user name or extension.
+	CallerID string
+	SendPAI  bool // send P-Asserted-Identity (RFC 3325) with the caller's number
+	// HonourPrivacy: a caller's "Privacy: id" hides its number in From
+	// (anonymous) and is passed on to the carrier.
+	HonourPrivacy bool
+	// NumberFormat is how the called number is written in the
+	// Request-URI toward the carrier: "e164" (+4420...), "digits"
+	// (4420...) or "national" (020... for our country).
+	NumberFormat string
+	// Qualify is how often an OPTIONS checks that the carrier answers
+	// (0: never; the trunk counts as up).
+	Qualify time.Duration
+	// Expires is the registration interval asked for (auth "register").
+	Expires time.Duration
+	Enabled bool
+	Created time.Time
+}
+
+// Trunk auth modes.
+const (
+	TrunkAuthRegister = "register"
+	TrunkAuthIP       = "ip"
+)
+
+// Route sends dialed numbers that match Pattern to Trunks, in order.
+type Route struct {
+	Name     string
+	Pattern  string   // dialplan pattern (prefix, or _ pattern with X/N/Z, ranges, . and !)
+	Trunks   []string // tried in order; the next on failure
+	Strip    int      // digits removed from the front of the dialed number
+	Prepend  string   // digits added in front after stripping
+	Priority int      // lower first; equal priorities by name
+	Created  time.Time
+}
+
+// DID is a number of ours on the phone network, delivered to a user.
+type DID struct {
+	Number  string // E.164 (+...) or the digits as the carrier sends them
+	Target  string // user name or extension
+	Trunk   string // only accepted from this trunk; "" from any
+	Created time.Time
+}
+
+// Trunks is storage of trunks, outbound routes and DIDs.
+type Trunks interface {
+	AddTrunk(ctx context.Context, t Trunk) error
+	UpdateTrunk(ctx context.Context, t Trunk) error
+	DeleteTrunk(ctx context.Context, name string) error
+	GetTrunk(ctx context.Context, name string) (Trunk, error)
+	ListTrunks(ctx context.Context) ([]Trunk, error)
+
+	AddRoute(ctx context.Context, r Route) error
+	DeleteRoute(ctx context.Context, name string) error
+	// ListRoutes returns routes in the order they are tried.
+	ListRoutes(ctx context.Context) ([]Route, error)
+
+	AddDID(ctx context.Context, d DID) error
+	DeleteDID(ctx context.Context, number string) error
+	ListDIDs(ctx context.Context) ([]DID, error)
+
+	// TrunksVersion changes whenever a trunk, route or DID changes, in
+	// any process.
+	TrunksVersion(ctx context.Context) (int64, error)
+}
+
+// ErrInUse is a trunk that a route or a DID still names.
+var ErrInUse = errors.New("in use")
