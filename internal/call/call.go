@@ -51,6 +51,15 @@ type Config struct {
 	// MediaEncryption is the global media encryption policy,
 	// PolicyOptional ("" too) or PolicyRequired; see mediaPolicy.
 	MediaEncryption string
+	// Gateway reaches the phone network through trunks (trunk.go); nil:
+	// no trunks.
+	Gateway Gateway
+	// OnTrunkCall is the billing hook: it runs before an outbound call
+	// (not an emergency call) goes to a trunk, and may reserve the
+	// caller's money for the destination (t.E164); an error refuses the
+	// call with 403 and the error's text. The charge belongs in
+	// Hooks.OnEnd, which sees Call.Trunk and Call.E164. Nil: no billing.
+	OnTrunkCall func(c *Call, t TrunkTarget) error
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -129,6 +138,12 @@ type Call struct {
 	Start    time.Time
 	Answered time.Time
 	Log      *slog.Logger
+	// Trunk is the carrier's trunk of a call to or from the phone
+	// network, "" otherwise; Inbound tells which way. E164 is the called
+	// number of an outbound trunk call in E.164 ("" for short codes).
+	Trunk   string
+	Inbound bool
+	E164    string
 
 	in     *sipgo.DialogServerSession
 	out    *sipgo.DialogClientSession
@@ -141,6 +156,8 @@ type Call struct {
 	ended  atomic.Bool
 
 	release func()                 // gives the caller's slot back (limits.go)
+	// trunkRelease gives the trunk's channel back (trunk.go).
+	trunkRelease func()
 	rel     *reliable              // the caller requires reliable 1xx (RFC 3262)
 	ackBody atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
 	// pendingAck receives the body of the originator's ACK for a
@@ -236,9 +253,20 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.GetHeader("Proxy-Authorization"); h != nil {
 		authz = h.Value()
 	}
+	// A carrier's call to one of our numbers (trunk.go): no credentials
+	// to check, the number must be ours.
+	trunkIn, didNumber, didTarget, fromTrunk := m.inboundTrunk(req, src.Addr())
+	if fromTrunk && didTarget == "" {
+		m.log.Warn("call from a trunk to a number that is not ours", "trunk", trunkIn, "number", didNumber, "source", req.Source())
+		respond(tx, req, 404, "Not Found")
+		return
+	}
 	// A caller of another domain to one of our users: no credentials to
 	// check (federation.go); everyone else authenticates.
 	guest, isGuest := m.guest(req)
+	if fromTrunk {
+		guest, isGuest = trunkCaller(req), true
+	}
 	ar := auth.Result{Outcome: auth.OK, User: guest}
 	if !isGuest {
 		ar = m.digest.Check(auth.Request{Method: "INVITE", Authorization: authz, CSeq: req.CSeq().SeqNo, Source: src.Addr()})
@@ -274,7 +302,12 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	policy := m.policy(ar.User)
-	emergency := m.cfg.Classes.emergency(req.Recipient.User)
+	if fromTrunk {
+		// The carrier's callers are not our users: the trunk's channel
+		// limit applies, not the per-user fraud caps.
+		policy = store.Policy{MaxConcurrent: -1, MaxPerMinute: -1}
+	}
+	emergency := m.cfg.Classes.emergency(req.Recipient.User) && !fromTrunk
 	if why, ok := m.limits.admit(ar.User, policy, emergency); !ok {
 		reason := map[string]string{"concurrent": "Concurrent Call Limit", "rate": "Call Rate Limit"}[why]
 		if why == "concurrent" {
@@ -303,10 +336,30 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: dialed, Dialed: dialed})
 	var callee string
 	var targets []store.Binding
-	b, remote, refused := m.remote(req.Recipient)
-	local := false
-	if refused == nil && !remote {
-		callee, local = m.users.CanonicalUser(dialed)
+	var b store.Binding
+	var remote, local bool
+	var refused *refusal
+	var trunkRelease func()
+	if fromTrunk {
+		callee, local = m.users.CanonicalUser(didTarget)
+		if !local {
+			m.log.Warn("DID maps to no user", "trunk", trunkIn, "number", didNumber, "target", didTarget)
+		} else if rel, ok := m.cfg.Gateway.Acquire(trunkIn, false); ok {
+			trunkRelease = rel
+			defer func() {
+				if !up {
+					trunkRelease()
+				}
+			}()
+		} else {
+			m.log.Warn("call from a trunk refused: all its channels busy", "trunk", trunkIn, "number", didNumber)
+			refused = &refusal{503, "Service Unavailable"}
+		}
+	} else {
+		b, remote, refused = m.remote(req.Recipient)
+		if refused == nil && !remote {
+			callee, local = m.users.CanonicalUser(dialed)
+		}
 	}
 	if refused == nil && !local {
 		// A number that is none of our users goes out to another server
@@ -318,12 +371,20 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			refused = &refusal{403, classReason[class]}
 		}
 	}
+	// A number that is none of our users: the phone network, through
+	// the trunks of the routes that match it (trunk.go).
+	var plan []TrunkTarget
+	if refused == nil && !local && !remote && !fromTrunk && m.cfg.Gateway != nil {
+		plan = m.cfg.Gateway.Outbound(dialed)
+	}
 	if refused != nil {
 		respond(tx, req, refused.code, refused.reason)
 		rec.End(cdr.DispositionFor(refused.code, false, false), refused.code, nil)
 		return
 	}
-	if remote {
+	if len(plan) > 0 {
+		// Targets are tried one trunk at a time, in ringTrunks.
+	} else if remote {
 		// A direct call to a host that is not registered here, or a call
 		// to another domain: allowed to authenticated callers, as a single
 		// target.
@@ -343,7 +404,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 && len(plan) == 0 {
 		respond(tx, req, 480, "Temporarily Unavailable")
 		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
 		return
@@ -374,6 +435,9 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
 		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med, release: release,
 		direct: len(targets) == 1 && targets[0].Instance == DirectMark}
+	if fromTrunk {
+		c.Trunk, c.Inbound, c.trunkRelease = trunkIn, true, trunkRelease
+	}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	if headerHas(req, "Require", "100rel") {
 		c.rel = newReliable()
@@ -387,7 +451,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// sipgo ends the INVITE server transaction when this handler returns,
 	// so ring here until the caller has a final answer.
 	m.wg.Add(1)
-	if !m.ring(c, req, targets) {
+	if len(plan) > 0 && !m.ringTrunks(c, req, plan, emergency) || len(plan) == 0 && !m.ring(c, req, targets) {
 		m.wg.Done()
 		return
 	}
@@ -406,11 +470,54 @@ type branchResult struct {
 // ring forks the call to every target and answers the caller with the
 // winner; false when the call did not connect (and is finished).
 func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool {
+	r := m.fork(c, targets, legSpec{build: func(b store.Binding) (*sip.Request, error) { return m.newLegInvite(c, req, b) }})
+	defer r.done()
+	if r.winner == nil {
+		m.failed(c, r)
+		return false
+	}
+	return m.connect(c, r.winner)
+}
+
+// legSpec says how fork builds and authenticates its branches.
+type legSpec struct {
+	build func(b store.Binding) (*sip.Request, error)
+	// user and password answer the callee's 401/407 (a carrier's).
+	user, password string
+	// setup, when set, gives up on branches that send nothing at all
+	// (not even 100 Trying) within it.
+	setup time.Duration
+}
+
+// forked is how fork ended: a winner, or why there is none.
+type forked struct {
+	winner     *sipgo.DialogClientSession
+	best       int // best final failure, 0 when none
+	bestReason string
+	callerGone bool // the caller cancelled
+	noAnswer   bool // the no-answer timeout
+	silent     bool // spec.setup passed with no response at all
+	done       func()
+}
+
+// fork sends the call to every target at once and waits for the first
+// to answer, or for all to fail. done must be called once the winner's
+// dialog is set up (it releases the branches' contexts).
+func (m *Manager) fork(c *Call, targets []store.Binding, spec legSpec) forked {
 	ringCtx, stopRinging := context.WithTimeout(c.ctx, m.cfg.NoAnswerTimeout)
-	defer stopRinging()
 	results := make(chan branchResult, len(targets))
 	branchCtx, cancelBranches := context.WithCancel(ringCtx)
-	defer cancelBranches()
+	r := forked{done: func() { cancelBranches(); stopRinging() }}
+	var responded, silent atomic.Bool
+	if spec.setup > 0 {
+		t := time.AfterFunc(spec.setup, func() {
+			if !responded.Load() {
+				silent.Store(true)
+				cancelBranches()
+			}
+		})
+		defer t.Stop()
+	}
 	// While ringing, the caller's CANCEL ends its dialog (the transaction
 	// layer has answered 487): stop ringing every branch.
 	var callerGone atomic.Bool
@@ -422,7 +529,7 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 	var relayMu sync.Mutex
 	started := 0
 	for _, b := range targets {
-		out, err := m.newLegInvite(c, req, b)
+		out, err := spec.build(b)
 		if err != nil {
 			c.Log.Warn("cannot reach contact", "contact", b.Contact, "error", err)
 			continue
@@ -435,7 +542,8 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 		started++
 		go func() {
 			var lastRSeq uint32 // of this branch's reliable 1xx
-			err := cs.WaitAnswer(branchCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+			err := cs.WaitAnswer(branchCtx, sipgo.AnswerOptions{Username: spec.user, Password: spec.password, OnResponse: func(res *sip.Response) error {
+				responded.Store(true)
 				c.Log.Debug("callee response", "status", res.StatusCode, "contact", b.Contact)
 				if res.IsProvisional() && res.StatusCode > 100 && headerHas(res, "Require", "100rel") {
 					if !prackCallee(c, cs, res, &lastRSeq) {
@@ -475,9 +583,7 @@ func (m *Manager) ring(c *Call, req *sip.Request, targets []store.Binding) bool 
 		}()
 	}
 	if started == 0 {
-		c.in.Respond(480, "Temporarily Unavailable", nil)
-		m.finish(c, 480, "Temporarily Unavailable")
-		return false
+		return r
 	}
 
 	var winner *sipgo.DialogClientSession
@@ -528,30 +634,40 @@ collect:
 		}()
 	}
 
-	if winner == nil {
-		cancelled := callerGone.Load()
-		switch {
-		case cancelled || c.ctx.Err() != nil:
-			// The caller cancelled: the transaction layer answered 487.
-			m.finish(c, 487, "Request Terminated")
-		case ringCtx.Err() != nil:
-			c.in.Respond(480, "No Answer", nil)
-			m.finish(c, 480, "No Answer")
-		case best == 0:
-			c.in.Respond(480, "Temporarily Unavailable", nil)
-			m.finish(c, 480, "Temporarily Unavailable")
-		default:
-			if best == 401 || best == 407 {
-				// The far end wants credentials we cannot give for the
-				// caller (another realm): its challenge means nothing here.
-				best, bestReason = 403, "Forbidden"
-			}
-			c.in.Respond(best, bestReason, nil)
-			m.finish(c, best, bestReason)
-		}
-		return false
-	}
+	r.winner, r.best, r.bestReason = winner, best, bestReason
+	r.callerGone = callerGone.Load() || c.ctx.Err() != nil
+	r.noAnswer = ringCtx.Err() != nil && !silent.Load()
+	r.silent = silent.Load()
+	return r
+}
 
+// failed answers the caller a call that found no one, and finishes it.
+func (m *Manager) failed(c *Call, r forked) {
+	best, bestReason := r.best, r.bestReason
+	switch {
+	case r.callerGone:
+		// The caller cancelled: the transaction layer answered 487.
+		m.finish(c, 487, "Request Terminated")
+	case r.noAnswer:
+		c.in.Respond(480, "No Answer", nil)
+		m.finish(c, 480, "No Answer")
+	case best == 0:
+		c.in.Respond(480, "Temporarily Unavailable", nil)
+		m.finish(c, 480, "Temporarily Unavailable")
+	default:
+		if best == 401 || best == 407 {
+			// The far end wants credentials we cannot give for the
+			// caller (another realm): its challenge means nothing here.
+			best, bestReason = 403, "Forbidden"
+		}
+		c.in.Respond(best, bestReason, nil)
+		m.finish(c, best, bestReason)
+	}
+}
+
+// connect completes a call the callee answered (winner): ACK the callee,
+// answer the caller; false when that failed (the call is finished).
+func (m *Manager) connect(c *Call, winner *sipgo.DialogClientSession) bool {
 	// Answered: ACK the callee, answer the caller with the callee's SDP.
 	// With a late offer (no SDP in the caller's INVITE) the callee's 2xx
 	// holds the offer, and its ACK must wait for the caller's answer.
@@ -852,6 +968,9 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 		c.cancel()
 		if c.release != nil {
 			c.release()
+		}
+		if c.trunkRelease != nil {
+			c.trunkRelease()
 		}
 		c.stopSession()
 		m.mu.Lock()

@@ -120,6 +120,14 @@ type Calls struct {
 	InternationalPrefixes []string `yaml:"international_prefixes"`
 	PremiumPrefixes       []string `yaml:"premium_prefixes"`
 	EmergencyNumbers      []string `yaml:"emergency_numbers"`
+	// Numbering of the country the server dials from: numbers dialed with
+	// the national prefix (0...) become +CountryCode..., with the
+	// international prefix (00...) become +... (E.164), before they go to
+	// a trunk. Without a country code only international numbers are
+	// normalized.
+	CountryCode         string `yaml:"country_code"`
+	NationalPrefix      string `yaml:"national_prefix"`
+	InternationalPrefix string `yaml:"international_prefix"`
 }
 
 // FederationInbound reports whether calls from other domains are accepted.
@@ -205,8 +213,10 @@ func Default() Config {
 			InternationalPrefixes: []string{"+", "00", "011"},
 			// Premium-rate ranges of common numbering plans: 0900/0901/
 			// 0906/0909 (much of Europe, UK 09), 1900 and 1976 (North America).
-			PremiumPrefixes:  []string{"0900", "0901", "0906", "0909", "1900", "1976", "+1900", "+1976"},
-			EmergencyNumbers: []string{"112", "911", "999", "000", "110", "119"},
+			PremiumPrefixes:     []string{"0900", "0901", "0906", "0909", "1900", "1976", "+1900", "+1976"},
+			EmergencyNumbers:    []string{"112", "911", "999", "000", "110", "119"},
+			NationalPrefix:      "0",
+			InternationalPrefix: "00",
 		},
 		Auth: Auth{
 			// MD5 alone by default: baresip 1.0 gives up on any SHA-256
@@ -365,7 +375,10 @@ func (c *Config) Validate() error {
 		list   []string
 		prefix bool // a bare "+" is a prefix, not a number
 	}{{"calls.international_prefixes", c.Calls.InternationalPrefixes, true}, {"calls.premium_prefixes", c.Calls.PremiumPrefixes, true},
-		{"calls.emergency_numbers", c.Calls.EmergencyNumbers, false}} {
+		{"calls.emergency_numbers", c.Calls.EmergencyNumbers, false},
+		{"calls.country_code", nonEmpty(c.Calls.CountryCode), false},
+		{"calls.national_prefix", nonEmpty(c.Calls.NationalPrefix), false},
+		{"calls.international_prefix", nonEmpty(c.Calls.InternationalPrefix), false}} {
 		for _, p := range l.list {
 			if !dialString(p) && !(l.prefix && p == "+") {
 				return &Error{l.key, p, "digits, optionally after a leading +"}
@@ -524,3 +537,11 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// nonEmpty is s as a list of one, none when empty.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/kaopu/kaopu/internal/registrar"
 	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store/sqlite"
+	"github.com/kaopu/kaopu/internal/trunk"
 	"github.com/kaopu/kaopu/internal/version"
 	"github.com/kaopu/kaopu/internal/web"
 )
@@ -54,6 +55,7 @@ type Server struct {
 	sip    *sipgo.Server
 	client *sipgo.Client
 	calls  *call.Manager
+	trunks *trunk.Manager
 	cdrs   *cdr.Recorder
 	certs  *certReloader // nil without a TLS listener
 	// signalling is security.signalling, overridden per user by the
@@ -66,6 +68,9 @@ type Server struct {
 	bg      sync.WaitGroup
 	stopBG  context.CancelFunc
 	locStop context.CancelFunc
+	// trunkStop ends the trunks' workers before the SIP stack closes, so
+	// that they can unregister.
+	trunkStop context.CancelFunc
 
 	// Addresses actually bound (useful when ports were :0).
 	UDPAddr, TCPAddr, TLSAddr, HTTPAddr net.Addr
@@ -595,6 +600,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.trunks = trunk.New(trunk.Config{Store: s.st, Sender: trunkSender{s, s.contacts(contact)}, Numbering: Numbering(cfg),
+		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log,
+		Canonical: func(login string) (string, bool) { return canonical{s.dir}.CanonicalUser(login) }})
+	if err := s.trunks.Load(ctx); err != nil {
+		return fmt.Errorf("loading trunks: %w", err)
+	}
 	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
 		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf,
 		Limits: call.Limits{Concurrent: cfg.Calls.MaxConcurrent, PerMinute: cfg.Calls.MaxPerMinute},
@@ -603,7 +614,8 @@ func (s *Server) Start(ctx context.Context) error {
 		Policy:            s.dir.Policy,
 		SignallingAllowed: s.signallingAllowed,
 		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()},
-		MediaEncryption:   cfg.Security.MediaEncryption}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		MediaEncryption:   cfg.Security.MediaEncryption,
+		Gateway:           s.trunks}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.bounded(s.validated(s.calls.OnInvite)))
 	srv.OnAck(s.calls.OnAck)
@@ -624,6 +636,10 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { defer s.bg.Done(); s.dir.Run(bgctx, time.Second) }()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.banDB.run(bgctx, time.Second) }()
+	trunkctx, trunkCancel := context.WithCancel(context.Background())
+	s.trunkStop = trunkCancel
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.trunks.Run(trunkctx, time.Second) }()
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -703,6 +719,11 @@ func (s *Server) Close() error {
 	if s.calls != nil {
 		s.calls.Close()
 	}
+	if s.trunkStop != nil {
+		// Waits for the trunks' workers, which unregister from carriers.
+		s.trunkStop()
+		s.trunks.Wait()
+	}
 	if s.ua != nil {
 		s.ua.Close()
 	}
@@ -750,7 +771,7 @@ func (s *Server) metrics() []web.Metric {
 	if s.calls != nil {
 		deniedConc, deniedRate, deniedClass = s.calls.Denied()
 	}
-	return []web.Metric{
+	return append(s.trunkMetrics(),
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
 		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
 		web.Gauge("kaopu_banned_sources", "Source IPs banned now.", float64(s.bans.Count())),
@@ -778,7 +799,7 @@ func (s *Server) metrics() []web.Metric {
 		web.Gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(ms.HeapAlloc)),
 		web.Gauge("go_memstats_sys_bytes", "Bytes obtained from the OS.", float64(ms.Sys)),
 		web.Counter("go_gc_cycles_total", "Completed GC cycles.", float64(ms.NumGC)),
-	}
+	)
 }
 
 // udpLanes is how many read loops sipgo runs on the UDP socket (see

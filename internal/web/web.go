@@ -7,12 +7,16 @@ import (
 	"net/http/pprof"
 	"os"
 	"sort"
+	"strconv"
 )
 
 // Metric is one sample in the Prometheus text format.
 type Metric struct {
 	Name, Help, Type string // Type: counter or gauge
-	Value            float64
+	// Labels is "" or the sample's labels as written: {trunk="a"}.
+	// Samples of one name share its Help and Type.
+	Labels string
+	Value  float64
 }
 
 // Handler returns the HTTP handler. ready reports whether every listener is
@@ -31,9 +35,12 @@ func Handler(ready func() bool, metrics func() []Metric) http.Handler {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		ms := metrics()
-		sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
-		for _, m := range ms {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.Name, m.Help, m.Name, m.Type, m.Name, m.Value)
+		sort.SliceStable(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+		for i, m := range ms {
+			if i == 0 || ms[i-1].Name != m.Name {
+				fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.Name, m.Help, m.Name, m.Type)
+			}
+			fmt.Fprintf(w, "%s%s %g\n", m.Name, m.Labels, m.Value)
 		}
 	})
 	if os.Getenv("KAOPU_PPROF") == "1" {
@@ -53,4 +60,10 @@ func Gauge(name, help string, v float64) Metric {
 // Counter is a counter sample.
 func Counter(name, help string, v float64) Metric {
 	return Metric{Name: name, Help: help, Type: "counter", Value: v}
+}
+
+// Label writes one label for Metric.Labels, its value quoted as the
+// Prometheus text format wants.
+func Label(name, value string) string {
+	return "{" + name + "=" + strconv.Quote(value) + "}"
 }
