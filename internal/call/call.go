@@ -155,11 +155,11 @@ type Call struct {
 	cancel context.CancelFunc
 	ended  atomic.Bool
 
-	release func()                 // gives the caller's slot back (limits.go)
+	release func() // gives the caller's slot back (limits.go)
 	// trunkRelease gives the trunk's channel back (trunk.go).
 	trunkRelease func()
-	rel     *reliable              // the caller requires reliable 1xx (RFC 3262)
-	ackBody atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
+	rel          *reliable              // the caller requires reliable 1xx (RFC 3262)
+	ackBody      atomic.Pointer[[]byte] // SDP in the caller's ACK (late offer)
 	// pendingAck receives the body of the originator's ACK for a
 	// re-INVITE we answered with an offer (late offer in a re-INVITE).
 	pendingAck atomic.Pointer[chan []byte]

@@ -40,6 +40,13 @@ Usage:
   kaopu account add NAME --prepaid|--postpaid [--credit-limit X] [--plan DECK]
                 [--currency EUR] | set NAME ... | credit NAME AMOUNT [--reason TEXT] |
                 list | show NAME
+  kaopu trunk   add NAME --address HOST[:PORT] [--transport udp|tcp|tls] [--auth ip|register]
+                [--username U --password PW] [--networks CIDRS] [--channels N]
+                [--caller-id NUM] [--pai] [--number-format e164|digits|national]
+                [--qualify SECONDS] | set NAME [flags] | list | show NAME | del NAME
+  kaopu route   add NAME --pattern P --trunks T1,T2 [--strip N] [--prepend D]
+                [--priority N] | list | del NAME
+  kaopu did     add NUMBER --to USER_OR_EXT [--trunk NAME] | list | del NUMBER
   kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
                 export --format csv|json [--from DATE] [--to DATE]
   kaopu phone   [call TARGET | answer [--auto] | msg TARGET TEXT]
@@ -73,6 +80,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.rate(args[1:])
 	case "account", "accounts":
 		return env.account(args[1:])
+	case "trunk", "trunks":
+		return env.trunk(args[1:])
+	case "route", "routes":
+		return env.route(args[1:])
+	case "did", "dids":
+		return env.did(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":

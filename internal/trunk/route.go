@@ -146,4 +146,3 @@ func (m *Manager) DID(trunk, number string) (string, bool) {
 func (m *Manager) CallerNumber(user string) string {
 	return m.snap.Load().byUser[user]
 }
-

@@ -253,11 +253,11 @@ func (m *Manager) stopLocked(l *line) {
 
 // Status is one trunk's state as `kaopu trunk show` and /metrics see it.
 type Status struct {
-	Name                string
-	Enabled, Up         bool
+	Name                 string
+	Enabled, Up          bool
 	Register, Registered bool
-	Active              int64
-	Addrs               []netip.AddrPort
+	Active               int64
+	Addrs                []netip.AddrPort
 }
 
 // Statuses returns the state of every trunk, by name.
@@ -341,7 +341,6 @@ func (m *Manager) emergency(n string) bool {
 	}
 	return false
 }
-
 
 // Wait returns once Run and every trunk worker have stopped (after the
 // context given to Run ended).

@@ -1,0 +1,241 @@
+package trunk
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kaopu/kaopu/internal/dialplan"
+	"github.com/kaopu/kaopu/internal/store"
+	"github.com/kaopu/kaopu/internal/store/sqlite"
+)
+
+func newManager(t *testing.T) (*Manager, *sqlite.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	add := func(tr store.Trunk) {
+		tr.Enabled, tr.Created = true, time.Unix(1, 0)
+		if tr.NumberFormat == "" {
+			tr.NumberFormat = "e164"
+		}
+		if err := st.AddTrunk(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(store.Trunk{Name: "uk", Address: "192.0.2.10:5070", Transport: "udp", Auth: "ip", Channels: 1})
+	add(store.Trunk{Name: "world", Address: "192.0.2.20", Transport: "tcp", Auth: "ip", NumberFormat: "digits",
+		Networks: []string{"198.51.100.0/24"}})
+	for _, r := range []store.Route{
+		{Name: "a-uk", Pattern: "_0[1-9]X.", Trunks: []string{"uk", "world"}, Priority: 10},
+		{Name: "b-intl", Pattern: "00", Trunks: []string{"world", "uk"}, Priority: 20},
+		{Name: "c-outside", Pattern: "9", Strip: 1, Trunks: []string{"world"}, Priority: 30},
+	} {
+		if err := st.AddRoute(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []store.DID{{Number: "+442071230001", Target: "alice"}, {Number: "+442071230002", Target: "2001", Trunk: "world"}} {
+		if err := st.AddDID(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(Config{Store: st, Numbering: dialplan.Numbering{CountryCode: "44", NationalPrefix: "0", InternationalPrefix: "00"},
+		Emergency: []string{"112", "999"},
+		Canonical: func(l string) (string, bool) {
+			return map[string]string{"alice": "alice", "2001": "bob", "bob": "bob"}[l], l == "alice" || l == "2001" || l == "bob"
+		}})
+	if err := m.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, st
+}
+
+func TestOutbound(t *testing.T) {
+	m, _ := newManager(t)
+	type hop struct{ trunk, contact, source, e164 string }
+	for _, tc := range []struct {
+		dialed string
+		want   []hop
+	}{
+		// National number: uk first (E.164 with +), world second (digits, over TCP).
+		{"020 7946 0000", []hop{{"uk", "sip:+442079460000@192.0.2.10:5070", "192.0.2.10:5070", "+442079460000"},
+			{"world", "sip:442079460000@192.0.2.20;transport=tcp", "192.0.2.20:5060", "+442079460000"}}},
+		{"0033123456789", []hop{{"world", "sip:33123456789@192.0.2.20;transport=tcp", "192.0.2.20:5060", "+33123456789"},
+			{"uk", "sip:+33123456789@192.0.2.10:5070", "192.0.2.10:5070", "+33123456789"}}},
+		// 9 for an outside line: stripped, then normalized.
+		{"9020794600", []hop{{"world", "sip:4420794600@192.0.2.20;transport=tcp", "192.0.2.20:5060", "+4420794600"}}},
+		// No route.
+		{"12345", nil},
+		// Emergency: no route matches, every enabled trunk, the number as dialed.
+		{"112", []hop{{"uk", "sip:112@192.0.2.10:5070", "192.0.2.10:5070", ""}, {"world", "sip:112@192.0.2.20;transport=tcp", "192.0.2.20:5060", ""}}},
+		{"not a number", nil},
+	} {
+		t.Run(tc.dialed, func(t *testing.T) {
+			got := m.Outbound(tc.dialed)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d targets %+v, want %d", len(got), got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				g := got[i]
+				if g.Trunk != w.trunk || g.Binding.Contact != w.contact || g.Binding.Source != w.source || g.E164 != w.e164 {
+					t.Errorf("target %d: %s %s %s %q, want %+v", i, g.Trunk, g.Binding.Contact, g.Binding.Source, g.E164, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDIDAndSource(t *testing.T) {
+	m, _ := newManager(t)
+	for _, tc := range []struct {
+		trunk, number, want string
+		ok                  bool
+	}{
+		{"uk", "+442071230001", "alice", true},
+		{"uk", "442071230001", "alice", true}, // carrier dropped the +
+		{"uk", "02071230001", "alice", true},  // national form
+		{"uk", "+442071230002", "", false},    // bound to trunk world
+		{"world", "+442071230002", "2001", true},
+		{"uk", "+442071239999", "", false},
+	} {
+		got, ok := m.DID(tc.trunk, tc.number)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("DID(%s, %s) = %q %v, want %q %v", tc.trunk, tc.number, got, ok, tc.want, tc.ok)
+		}
+	}
+	if n := m.CallerNumber("bob"); n != "+442071230002" {
+		t.Errorf("bob's caller number %q", n)
+	}
+	for src, want := range map[string]string{"192.0.2.10": "uk", "198.51.100.99": "world", "192.0.2.20": "", "203.0.113.1": ""} {
+		got, ok := m.FromTrunk(netip.MustParseAddr(src))
+		if got != want || ok != (want != "") {
+			t.Errorf("FromTrunk(%s) = %q %v, want %q", src, got, ok, want)
+		}
+	}
+}
+
+func TestAcquire(t *testing.T) {
+	m, st := newManager(t)
+	rel, ok := m.Acquire("uk", false)
+	if !ok {
+		t.Fatal("first channel refused")
+	}
+	if _, ok := m.Acquire("uk", false); ok {
+		t.Fatal("second channel of a 1-channel trunk granted")
+	}
+	erel, ok := m.Acquire("uk", true)
+	if !ok {
+		t.Fatal("an emergency call was refused by the channel limit")
+	}
+	erel()
+	rel()
+	rel() // twice is harmless
+	rel2, ok := m.Acquire("uk", false)
+	if !ok {
+		t.Fatal("channel not given back")
+	}
+	rel2()
+	// Down: refused, except emergencies.
+	m.snap.Load().lines["uk"].up.Store(false)
+	if _, ok := m.Acquire("uk", false); ok {
+		t.Fatal("a down trunk granted a channel")
+	}
+	if r, ok := m.Acquire("uk", true); !ok {
+		t.Fatal("emergency refused by a down trunk")
+	} else {
+		r()
+	}
+	// Disabled in the store: gone from routing once reloaded.
+	tr, _ := st.GetTrunk(context.Background(), "world")
+	tr.Enabled = false
+	if err := st.UpdateTrunk(context.Background(), tr); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Outbound("0033123456789"); len(got) != 1 || got[0].Trunk != "uk" {
+		t.Fatalf("after disabling world: %+v", got)
+	}
+	if _, ok := m.Acquire("world", true); ok {
+		t.Fatal("a disabled trunk granted a channel")
+	}
+}
+
+type fakeDNS struct {
+	srv  map[string][]*net.SRV
+	host map[string][]string
+}
+
+func (f fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	if r, ok := f.srv["_"+service+"._"+proto+"."+name]; ok {
+		return "", r, nil
+	}
+	return "", nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func (f fakeDNS) LookupHost(_ context.Context, name string) ([]string, error) {
+	if r, ok := f.host[name]; ok {
+		return r, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func TestResolve(t *testing.T) {
+	dns := fakeDNS{
+		srv: map[string][]*net.SRV{
+			"_sip._udp.carrier.example":  {{Target: "a.carrier.example.", Port: 5080}, {Target: "b.carrier.example.", Port: 5090}},
+			"_sips._tcp.carrier.example": {{Target: "a.carrier.example.", Port: 5061}},
+		},
+		host: map[string][]string{"a.carrier.example": {"2001:db8::1", "192.0.2.1"}, "b.carrier.example": {"192.0.2.2"},
+			"plain.example": {"192.0.2.3"}},
+	}
+	for _, tc := range []struct {
+		addr, tp string
+		want     []string
+		err      bool
+	}{
+		{"192.0.2.9", "udp", []string{"192.0.2.9:5060"}, false},
+		{"192.0.2.9", "tls", []string{"192.0.2.9:5061"}, false},
+		{"192.0.2.9:7000", "udp", []string{"192.0.2.9:7000"}, false},
+		{"carrier.example", "udp", []string{"192.0.2.1:5080", "[2001:db8::1]:5080", "192.0.2.2:5090"}, false},
+		{"carrier.example", "tls", []string{"192.0.2.1:5061", "[2001:db8::1]:5061"}, false},
+		{"plain.example", "udp", []string{"192.0.2.3:5060"}, false}, // no SRV: A at 5060
+		{"plain.example:5099", "tcp", []string{"192.0.2.3:5099"}, false},
+		{"missing.example", "udp", nil, true},
+		{"bad host:x", "udp", nil, true},
+	} {
+		got, err := resolve(context.Background(), dns, tc.addr, tc.tp)
+		if (err != nil) != tc.err {
+			t.Errorf("%s/%s: error %v", tc.addr, tc.tp, err)
+			continue
+		}
+		var s []string
+		for _, a := range got {
+			s = append(s, a.String())
+		}
+		if len(s) != len(tc.want) {
+			t.Errorf("%s/%s: %v, want %v", tc.addr, tc.tp, s, tc.want)
+			continue
+		}
+		for i := range s {
+			if s[i] != tc.want[i] {
+				t.Errorf("%s/%s: %v, want %v", tc.addr, tc.tp, s, tc.want)
+				break
+			}
+		}
+	}
+	var de *net.DNSError
+	if _, err := resolve(context.Background(), dns, "missing.example", "udp"); !errors.As(err, &de) {
+		t.Errorf("missing name: %v", err)
+	}
+}
