@@ -15,10 +15,11 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing"},
-	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web"},
+	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk"},
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk"},
 	"call":            {"auth", "cdr", "dialplan", "media", "sdpx", "sipx", "store"},
 	"dialplan":        {}, // pure functions on dial strings
+	"trunk":           {"call", "dialplan", "store"}, // routes and DIDs decide; call carries
 	"cdr":             {"store"},
 	"sipx":            {},
 	"registrar":       {"auth", "store"},
