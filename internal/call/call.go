@@ -374,7 +374,9 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// A number that is none of our users: the phone network, through
 	// the trunks of the routes that match it (trunk.go).
 	var plan []TrunkTarget
-	if refused == nil && !local && !remote && !fromTrunk && m.cfg.Gateway != nil {
+	// Only our authenticated users: a guest of another domain (or a
+	// carrier) never reaches the phone network through us.
+	if refused == nil && !local && !remote && !isGuest && m.cfg.Gateway != nil {
 		plan = m.cfg.Gateway.Outbound(dialed)
 	}
 	if refused != nil {

@@ -185,6 +185,13 @@ func (m *Manager) Load(ctx context.Context) error {
 	}
 	for _, d := range dids {
 		s.dids[d.Number] = d
+		// A DID added without the server's numbering (kaopu did add
+		// without --config) is matched in E.164 too.
+		if n, ok := NormalizeDID(m.cfg.Numbering, d.Number); ok && n != d.Number {
+			if _, taken := s.dids[n]; !taken {
+				s.dids[n] = d
+			}
+		}
 		if m.cfg.Canonical != nil {
 			if u, ok := m.cfg.Canonical(d.Target); ok {
 				if _, dup := s.byUser[u]; !dup {

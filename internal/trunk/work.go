@@ -40,7 +40,8 @@ func (m *Manager) work(ctx context.Context, l *line) {
 	if l.registered.Load() {
 		// Unregister (RFC 3261 §10.2.2) so the carrier stops sending
 		// calls to a trunk that was removed or disabled.
-		uctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		// Bounded: shutting down must not wait on a carrier that is gone.
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		m.register(uctx, l, 0)
 		cancel()
 		l.registered.Store(false)
