@@ -333,7 +333,14 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	dialed := req.Recipient.User
 	callID := req.CallID().Value()
 	// The CDR row exists from here on, also for calls that go nowhere.
-	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: dialed, Dialed: dialed})
+	cdrCallee := dialed
+	if fromTrunk {
+		// A carrier's call: the record names the user the DID rings.
+		if u, ok := m.users.CanonicalUser(didTarget); ok {
+			cdrCallee = u
+		}
+	}
+	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: cdrCallee, Dialed: dialed})
 	var callee string
 	var targets []store.Binding
 	var b store.Binding
@@ -386,6 +393,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if len(plan) > 0 {
 		// Targets are tried one trunk at a time, in ringTrunks.
+		callee = dialed
 	} else if remote {
 		// A direct call to a host that is not registered here, or a call
 		// to another domain: allowed to authenticated callers, as a single

@@ -6,6 +6,9 @@ package call
 // answers (failover on 5xx, 408, no answer at all, a trunk down or full);
 // an INVITE from a trunk's addresses to one of our numbers (DID) reaches
 // the user the number is mapped to, without digest authentication.
+// A call from a trunk's address to a number that is not ours is refused
+// (404), unless its From is in our domain: then it is one of our phones
+// behind the carrier's address, and authenticates.
 
 import (
 	"net/netip"
@@ -87,6 +90,12 @@ func (m *Manager) inboundTrunk(req *sip.Request, src netip.Addr) (trunk, number,
 		if t, ok := g.DID(trunk, n); ok {
 			return trunk, n, t, true
 		}
+	}
+	if from := req.From(); from != nil && m.ownFrom(from.Address) {
+		// Not one of our numbers, and the caller claims to be one of our
+		// users: a phone that shares the carrier's address (same host,
+		// same NAT). It authenticates like any other.
+		return "", "", "", false
 	}
 	return trunk, number, "", true
 }
