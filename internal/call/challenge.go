@@ -32,6 +32,9 @@ func (m *Manager) Challenge(req *sip.Request) *sip.Response {
 		return nil
 	}
 	src, _ := netip.ParseAddrPort(req.Source())
+	if _, _, _, fromTrunk := m.inboundTrunk(req, src.Addr()); fromTrunk {
+		return nil // a carrier's call: OnInvite answers it (trunk.go)
+	}
 	ar := m.digest.Check(auth.Request{Method: "INVITE", CSeq: req.CSeq().SeqNo, Source: src.Addr()})
 	if ar.Outcome != auth.Challenge {
 		return nil
