@@ -165,6 +165,8 @@ type Call struct {
 	pendingAck atomic.Pointer[chan []byte]
 	offering   atomic.Bool // an in-dialog offer is in progress: another gets 491
 
+	charger Charger // a rated call's money (charge.go); nil: not rated
+
 	sessionMu       sync.Mutex
 	sessionTimer    *time.Timer // RFC 4028; nil without a session timer
 	sessionInterval time.Duration
@@ -767,6 +769,7 @@ func (m *Manager) connect(c *Call, winner *sipgo.DialogClientSession) bool {
 // still up) is hung up on both sides, and so is one whose media stopped
 // both ways for the RTP timeout. m.wg is released when the call ends.
 func (m *Manager) supervise(c *Call) {
+	m.armLimit(c)
 	var check atomic.Pointer[time.Timer]
 	if m.cfg.RTPTimeout > 0 && c.med != nil {
 		period := min(m.cfg.RTPTimeout/4, 5*time.Second)
@@ -998,7 +1001,8 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 		answered := !c.Answered.IsZero()
 		legs := c.med.stats()
 		c.med.close()
-		c.cdr.End(cdr.DispositionFor(status, answered, status == 487), status, legs)
+		rec := c.cdr.End(cdr.DispositionFor(status, answered, status == 487), status, legs)
+		m.charge(c, rec)
 		if m.hooks.OnEnd != nil {
 			m.hooks.OnEnd(c, status, reason)
 		}

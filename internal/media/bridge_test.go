@@ -1,10 +1,12 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -589,4 +591,34 @@ func TestBridgeMisuse(t *testing.T) {
 	if _, err := NewLeg(nil, LegConfig{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("nil ports: %v", err)
 	}
+}
+
+// TestOverlay lays a tone over what one phone hears: the payloads of the
+// next packets are the tone, headers untouched, until the tone runs out.
+func TestOverlay(t *testing.T) {
+	epA := mediatest.NewEndpoint(t, "127.0.0.1:0")
+	epB := mediatest.NewEndpoint(t, "127.0.0.1:0")
+	r := newRig(t, "127.77.10.9", remote(epA), remote(epB))
+	tone := bytes.Repeat([]byte{0x5a}, 400)
+	r.b.Overlay(map[string][]byte{"pcmu": tone})
+	for i := range 4 {
+		p := mediatest.RTP(0, false, uint16(200+i), uint32(i*160), 0xcccc, g711)
+		epA.Send(rtpAddr(r.a), p)
+		got, _ := epB.MustRecv(wait)
+		if !bytes.Equal(got[:12], p[:12]) {
+			t.Fatalf("packet %d: header changed", i)
+		}
+		want := slices.Clone(p[12:])
+		copy(want, tone[min(len(tone), i*160):])
+		if !bytes.Equal(got[12:], want) {
+			t.Fatalf("packet %d: payload %x..., want %x...", i, got[12:20], want[:8])
+		}
+	}
+	if r.b.overlay.Load() != nil {
+		t.Error("the overlay outlived its audio")
+	}
+	// The other way is untouched.
+	p := mediatest.RTP(0, false, 300, 0, 0xdddd, g711)
+	epB.Send(rtpAddr(r.b), p)
+	expectRTP(t, epA, p, rtpAddr(r.a))
 }

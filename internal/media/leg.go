@@ -69,6 +69,8 @@ type Leg struct {
 
 	sec atomic.Pointer[legSRTP] // nil: plain RTP
 
+	overlay atomic.Pointer[overlay] // audio laid over what the peer hears; nil: none
+
 	rtpLatch  atomic.Pointer[latch]
 	rtcpLatch atomic.Pointer[latch]
 	bridged   atomic.Bool
@@ -470,6 +472,11 @@ func (l *Leg) sendRTP(b []byte, from *legState, pt uint8) {
 	if !usable(dst) {
 		l.c.sendErrors.Add(1)
 		return
+	}
+	if ov := l.overlay.Load(); ov != nil && !out.event {
+		if ov.apply(b, out) {
+			l.overlay.CompareAndSwap(ov, nil)
+		}
 	}
 	if sec := l.sec.Load(); sec != nil {
 		if b, ok = sec.encryptRTP(b, &l.hdrs.rtp); !ok {

@@ -16,8 +16,8 @@ const module = "github.com/kaopu/kaopu/internal/"
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
 	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk"},
-	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk"},
-	"call":            {"auth", "cdr", "dialplan", "media", "sdpx", "sipx", "store"},
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing"},
+	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store"},
 	"dialplan":        {},                            // pure functions on dial strings
 	"trunk":           {"call", "dialplan", "store"}, // routes and DIDs decide; call carries
 	"cdr":             {"store"},

@@ -24,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/account"
 	"github.com/kaopu/kaopu/internal/auth"
+	"github.com/kaopu/kaopu/internal/billing"
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/cdr"
 	"github.com/kaopu/kaopu/internal/config"
@@ -45,6 +46,8 @@ type Server struct {
 	st     *sqlite.Store
 	dir    *account.Directory
 	bans   *auth.Bans
+	biller *billing.Biller
+	denied struct{ funds, noRate atomic.Uint64 } // trunk calls refused by billing
 	banDB  *banSync
 	rate   *auth.Rate
 	digest *auth.Digest
@@ -600,6 +603,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.biller = billing.New(billing.Config{Store: s.st})
 	s.trunks = trunk.New(trunk.Config{Store: s.st, Sender: trunkSender{s, s.contacts(contact)}, Numbering: Numbering(cfg),
 		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log,
 		Canonical: func(login string) (string, bool) { return canonical{s.dir}.CanonicalUser(login) }})
@@ -615,7 +619,8 @@ func (s *Server) Start(ctx context.Context) error {
 		SignallingAllowed: s.signallingAllowed,
 		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()},
 		MediaEncryption:   cfg.Security.MediaEncryption,
-		Gateway:           s.trunks}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		Gateway:           s.trunks,
+		OnTrunkCall:       s.chargeTrunkCall}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.bounded(s.validated(s.calls.OnInvite)))
 	srv.OnAck(s.calls.OnAck)
@@ -793,6 +798,8 @@ func (s *Server) metrics() []web.Metric {
 		web.Gauge("kaopu_calls_active", "Calls in progress.", float64(s.activeCalls())),
 		web.Counter("kaopu_calls_denied_concurrent_total", "Calls refused over calls.max_concurrent.", float64(deniedConc)),
 		web.Counter("kaopu_calls_denied_rate_total", "Calls refused over calls.max_per_minute.", float64(deniedRate)),
+		web.Counter("kaopu_calls_denied_funds_total", "Calls through trunks refused: the caller's account cannot pay for the first increment.", float64(s.denied.funds.Load())),
+		web.Counter("kaopu_calls_denied_norate_total", "Calls through trunks refused: the destination is not in the account's rate deck.", float64(s.denied.noRate.Load())),
 		web.Counter("kaopu_calls_denied_class_total", "Calls refused to a destination class the caller is not allowed (international, premium).", float64(deniedClass)),
 		web.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine())),
 		web.Gauge("go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", float64(ms.HeapInuse)),
