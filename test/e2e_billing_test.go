@@ -63,7 +63,8 @@ func TestPrepaidCallThroughTrunk(t *testing.T) {
 	if u := wait(); u.ExitCode != 0 {
 		t.Fatalf("carrier: exit %d\n%s", u.ExitCode, u.Errors)
 	}
-	if _, err := srv.WaitLog(5*time.Second, `msg="credit exhausted, hanging up"`); err != nil {
+	// Less than the warning's minute was bought: the beeps play at once.
+	if _, err := srv.WaitLog(5*time.Second, `msg="credit running out: warning tone"`, `msg="credit exhausted, hanging up"`); err != nil {
 		t.Fatal(err)
 	}
 
