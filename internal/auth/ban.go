@@ -12,6 +12,8 @@ type BanConfig struct {
 	Window   time.Duration // counting window
 	BanTime  time.Duration // how long a ban lasts
 	Trusted  []netip.Prefix
+	// TrustedFunc, if set, trusts more sources (the trunks' addresses).
+	TrustedFunc func(netip.Addr) bool
 }
 
 // BanEvents are hooks called on ban changes (may be nil).
@@ -80,7 +82,7 @@ func (b *Bans) trusted(ip netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	return b.cfg.TrustedFunc != nil && b.cfg.TrustedFunc(ip)
 }
 
 // Banned reports whether ip is banned now. It is cheap enough for every packet.

@@ -15,6 +15,8 @@ type RateConfig struct {
 	// burst); 0 never bans.
 	BanAfter int
 	Trusted  []netip.Prefix
+	// TrustedFunc, if set, trusts more sources (the trunks' addresses).
+	TrustedFunc func(netip.Addr) bool
 	// MaxSources bounds the table (spoofed floods name many sources);
 	// when it is full, new sources are let through unlimited until the
 	// next Sweep rather than growing memory.
@@ -59,6 +61,9 @@ func (r *Rate) Allow(ip netip.Addr) bool {
 		if p.Contains(ip) {
 			return true
 		}
+	}
+	if r.cfg.TrustedFunc != nil && r.cfg.TrustedFunc(ip) {
+		return true
 	}
 	now := r.now()
 	r.mu.Lock()

@@ -89,3 +89,20 @@ func TestBansEscalate(t *testing.T) {
 		t.Fatalf("the 20th ban lasts %v, want the cap %v", d, maxBan)
 	}
 }
+
+func TestRateTrustedFunc(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	carrier := netip.MustParseAddr("192.0.2.10")
+	r := NewRate(RateConfig{PerSecond: 1, Burst: 1, TrustedFunc: func(ip netip.Addr) bool { return ip == carrier }},
+		func(netip.Addr) bool { return true }, func() time.Time { return now })
+	for range 100 {
+		if !r.Allow(carrier) {
+			t.Fatal("a trunk's address was rate-limited")
+		}
+	}
+	other := netip.MustParseAddr("192.0.2.11")
+	r.Allow(other)
+	if r.Allow(other) {
+		t.Fatal("another source was not limited")
+	}
+}

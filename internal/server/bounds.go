@@ -17,11 +17,11 @@ type sourceBounds struct {
 	streams *sipx.Streams   // TCP and TLS connections
 }
 
-func newSourceBounds(cfg config.Config, banned func(netip.Addr) bool) sourceBounds {
+func newSourceBounds(cfg config.Config, banned, trunk func(netip.Addr) bool) sourceBounds {
 	trusted := cfg.Security.TrustedPrefixes()
 	return sourceBounds{
-		pending: &sipx.PerSource{Max: cfg.SIP.MaxPendingPerSource, Trusted: trusted},
-		setup:   &sipx.PerSource{Max: cfg.SIP.MaxCallsSetupPerSource, Trusted: trusted},
+		pending: &sipx.PerSource{Max: cfg.SIP.MaxPendingPerSource, Trusted: trusted, TrustedFunc: trunk},
+		setup:   &sipx.PerSource{Max: cfg.SIP.MaxCallsSetupPerSource, Trusted: trusted, TrustedFunc: trunk},
 		streams: sipx.NewStreams(sipx.StreamLimits{
 			MaxPerSource: cfg.SIP.MaxConnectionsPerSource, MessageTimeout: cfg.SIP.MessageTimeout.D(),
 			IdleTimeout: cfg.SIP.IdleTimeout.D(), Trusted: trusted,

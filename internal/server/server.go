@@ -59,8 +59,11 @@ type Server struct {
 	client *sipgo.Client
 	calls  *call.Manager
 	trunks *trunk.Manager
-	cdrs   *cdr.Recorder
-	certs  *certReloader // nil without a TLS listener
+	// trunkSrc is trunks once it exists, for the source checks that start
+	// before it (bans, rate limit, per-source caps).
+	trunkSrc atomic.Pointer[trunk.Manager]
+	cdrs     *cdr.Recorder
+	certs    *certReloader // nil without a TLS listener
 	// signalling is security.signalling, overridden per user by the
 	// user's policy (store.Policy.Signalling).
 	signalling auth.SignallingPolicy
@@ -213,7 +216,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.banDB = newBanSync(st, log)
 	s.bans = auth.NewBans(auth.BanConfig{
 		Failures: cfg.Security.BanFailures, Window: cfg.Security.BanWindow.D(),
-		BanTime: cfg.Security.BanTime.D(), Trusted: cfg.Security.TrustedPrefixes(),
+		BanTime: cfg.Security.BanTime.D(), Trusted: cfg.Security.TrustedPrefixes(), TrustedFunc: s.fromTrunk,
 	}, auth.BanEvents{OnBan: func(b auth.BanInfo) {
 		log.Warn("source banned", "ip", b.IP.String(), "reason", b.Reason, "failures", b.Failures,
 			"offences", b.Offences, "until", b.Until.Format(time.RFC3339))
@@ -228,7 +231,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}
 	s.rate = auth.NewRate(auth.RateConfig{
 		PerSecond: cfg.Security.RateLimit, Burst: float64(cfg.Security.RateBurst),
-		BanAfter: cfg.Security.FloodBanAfter, Trusted: cfg.Security.TrustedPrefixes(),
+		BanAfter: cfg.Security.FloodBanAfter, Trusted: cfg.Security.TrustedPrefixes(), TrustedFunc: s.fromTrunk,
 	}, func(ip netip.Addr) bool {
 		log.Warn("flooding source banned", "ip", ip.String(), "rate_limit", cfg.Security.RateLimit)
 		return s.bans.Ban(ip, auth.ReasonFlood)
@@ -284,7 +287,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		},
 		Log: log,
 	}
-	s.bounds = newSourceBounds(cfg, s.bans.Banned)
+	s.bounds = newSourceBounds(cfg, s.bans.Banned, s.fromTrunk)
 	return s, nil
 }
 
@@ -296,6 +299,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 func (s *Server) signallingAllowed(user, transport string) bool {
 	return s.signalling.Allowed(user, transport)
 }
+
+// fromTrunk reports whether ip is a trunk's address: carriers are on the
+// allow-list like security.trusted (never banned, never rate-limited).
+func (s *Server) fromTrunk(ip netip.Addr) bool { return s.trunkSrc.Load().IsTrunk(ip) }
 
 // canonical adapts the directory to registrar.Directory.
 type canonical struct{ d *account.Directory }
@@ -607,6 +614,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.trunks = trunk.New(trunk.Config{Store: s.st, Sender: trunkSender{s, s.contacts(contact)}, Numbering: Numbering(cfg),
 		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log,
 		Canonical: func(login string) (string, bool) { return canonical{s.dir}.CanonicalUser(login) }})
+	s.trunkSrc.Store(s.trunks)
 	if err := s.trunks.Load(ctx); err != nil {
 		return fmt.Errorf("loading trunks: %w", err)
 	}

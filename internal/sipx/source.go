@@ -13,6 +13,8 @@ import (
 type PerSource struct {
 	Max     int
 	Trusted []netip.Prefix
+	// TrustedFunc, if set, trusts more sources (the trunks' addresses).
+	TrustedFunc func(netip.Addr) bool
 
 	mu sync.Mutex
 	m  map[netip.Addr]int
@@ -72,5 +74,5 @@ func (p *PerSource) trusted(ip netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	return p.TrustedFunc != nil && p.TrustedFunc(ip)
 }

@@ -283,6 +283,34 @@ func (m *Manager) Statuses() []Status {
 	return out
 }
 
+// IsTrunk reports whether src is one of an enabled trunk's addresses,
+// like FromTrunk but without naming it or allocating: cheap enough for
+// every request (the rate limits and bans let trunks through).
+func (m *Manager) IsTrunk(src netip.Addr) bool {
+	if m == nil {
+		return false
+	}
+	src = src.Unmap()
+	for _, l := range m.snap.Load().lines {
+		if !l.t.Enabled {
+			continue
+		}
+		for _, p := range l.networks {
+			if p.Contains(src) {
+				return true
+			}
+		}
+		if a := l.addrs.Load(); len(l.networks) == 0 && a != nil {
+			for _, ap := range *a {
+				if ap.Addr() == src {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // FromTrunk names the enabled trunk whose addresses include src: its
 // networks, else (none configured) the addresses its name resolves to.
 func (m *Manager) FromTrunk(src netip.Addr) (string, bool) {

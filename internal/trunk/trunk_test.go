@@ -120,6 +120,16 @@ func TestDIDAndSource(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("FromTrunk(%s) = %q %v, want %q", src, got, ok, want)
 		}
+		if m.IsTrunk(netip.MustParseAddr(src)) != (want != "") {
+			t.Errorf("IsTrunk(%s) disagrees with FromTrunk", src)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { m.IsTrunk(netip.MustParseAddr("203.0.113.1")) }); allocs != 0 {
+		t.Errorf("IsTrunk allocates %v times", allocs)
+	}
+	var none *Manager
+	if none.IsTrunk(netip.MustParseAddr("192.0.2.10")) {
+		t.Error("a nil manager has no trunks")
 	}
 }
 
