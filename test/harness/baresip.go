@@ -108,11 +108,10 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 	}
 	b := &Baresip{t: t, Dir: t.TempDir(), Port: FreePort(t, "both"), CtrlPort: FreePort(t, "tcp"),
 		server: opts.Server, eof: make(chan struct{})}
-	if opts.Transport == "tls" {
-		// baresip listens for TLS on sip_listen's port + 1.
-		for i := 0; i < 20 && !(tcpFree(b.Port+1) && claim(b.Port+1)); i++ {
-			b.Port = FreePort(t, "both")
-		}
+	// baresip listens for TLS on sip_listen's port + 1, whatever transport
+	// its account uses, and gives up if that port is taken.
+	for i := 0; i < 20 && !(tcpFree(b.Port+1) && claim(b.Port+1)); i++ {
+		b.Port = FreePort(t, "both")
 	}
 	lines := []string{
 		"poll_method epoll",
