@@ -116,3 +116,93 @@ func TestPrepaidCallThroughTrunk(t *testing.T) {
 	}
 	t.Logf("record: billsec %d cost %s\n%s", billsec, rated[col["cost"]], show)
 }
+
+// TestRatedCallsTable: calls of known length to destinations of a deck
+// with different rates, connect fees and increments; each record's cost
+// is what the deck says, computed by hand below, and the account's
+// ledger adds up to it.
+func TestRatedCallsTable(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: trunkConfig})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	port := harness.FreePort(t, "udp")
+	cli(t, srv, "trunk", "add", "carrier", "--address", fmt.Sprintf("127.0.0.2:%d", port), "--qualify", "0")
+	cli(t, srv, "route", "add", "uk", "--pattern", "_0[1-9]X.", "--trunks", "carrier")
+	deck := filepath.Join(t.TempDir(), "deck.csv")
+	if err := os.WriteFile(deck, []byte(
+		"44,UK,6.00,0,1,1\n"+ // 0.10 a second, by the second
+			"447,UK mobile,12.00,0.05,30,6\n"+ // 30 s at least, then 6 s blocks, 0.05 to connect
+			"4420,London,1.20,0,60,60\n"), 0o644); err != nil { // by the minute
+		t.Fatal(err)
+	}
+	cli(t, srv, "rate", "import", "retail", deck, "--currency", "EUR")
+	cli(t, srv, "account", "add", "acme", "--prepaid", "--plan", "retail", "--currency", "EUR")
+	cli(t, srv, "account", "credit", "acme", "20")
+	cli(t, srv, "user", "set", "alice", "--account", "acme")
+	time.Sleep(1500 * time.Millisecond) // trunks are reloaded every second
+
+	calls := []struct {
+		dialed  string
+		holdMS  int    // the caller hangs up this long after the answer: billsec is its whole seconds
+		billsec int    // expected
+		cost    string // by hand
+	}{
+		{"07700900123", 2500, 2, "6.050000"}, // 2 s -> 30 s billed: 0.05 + 12.00 * 30/60
+		{"02079460000", 2500, 2, "1.200000"}, // 2 s -> 60 s billed: 1.20 * 60/60
+		{"01614960000", 3500, 3, "0.300000"}, // 3 s -> 3 s billed: 6.00 * 3/60
+	}
+	for _, c := range calls {
+		wait := carrier(t, "127.0.0.2", port, "-sn", "uas")
+		r := harness.Sipp(t, srv.SIPAddr(), "-sf", harness.Scenario(t, "uac_hold.xml"), "-d", strconv.Itoa(c.holdMS), "-s", c.dialed,
+			"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", "20s")
+		if r.ExitCode != 0 {
+			t.Fatalf("call to %s: exit %d\n%s", c.dialed, r.ExitCode, r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("carrier for %s: exit %d\n%s", c.dialed, u.ExitCode, u.Errors)
+		}
+	}
+	// The charge is written right after the record's end.
+	var rows [][]string
+	col := map[string]int{}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out := cli(t, srv, "cdr", "export", "--format", "csv")
+		var err error
+		if rows, err = csv.NewReader(strings.NewReader(out)).ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+		for i, h := range rows[0] {
+			col[h] = i
+		}
+		n := 0
+		for _, row := range rows[1:] {
+			if row[col["cost"]] != "" {
+				n++
+			}
+		}
+		if n == len(calls) || time.Now().After(deadline) {
+			break
+		}
+	}
+	got := map[string][]string{}
+	for _, row := range rows[1:] {
+		got[row[col["dialed"]]] = row
+	}
+	for _, c := range calls {
+		row := got[c.dialed]
+		if row == nil {
+			t.Errorf("no record for %s", c.dialed)
+			continue
+		}
+		if b, _ := strconv.Atoi(row[col["billsec"]]); b != c.billsec {
+			t.Errorf("%s: billsec %d, want %d (the test's timing is off, not the rating)", c.dialed, b, c.billsec)
+			continue
+		}
+		if row[col["cost"]] != c.cost && row[col["cost"]] != strings.TrimRight(strings.TrimRight(c.cost, "0"), ".") {
+			t.Errorf("%s: cost %q, want %s", c.dialed, row[col["cost"]], c.cost)
+		}
+	}
+	// 20 - 6.05 - 1.20 - 0.30
+	if show := cli(t, srv, "account", "show", "acme"); !strings.Contains(show, "12.45") {
+		t.Errorf("balance after the table, want 12.45:\n%s", show)
+	}
+}
