@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/media/codec"
+	"github.com/kaopu/kaopu/internal/media/dtmf"
 	"github.com/kaopu/kaopu/internal/sdpx"
 )
 
@@ -746,7 +747,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 		return fmt.Errorf("%w: call is %s", ErrCallState, s)
 	}
 	for _, r := range digits {
-		if dtmfCode(r) < 0 {
+		if dtmf.Code(r) < 0 {
 			return fmt.Errorf("ua: %q is not a DTMF digit (0-9 * # A-D)", r)
 		}
 	}

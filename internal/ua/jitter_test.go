@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/media/codec"
+	"github.com/kaopu/kaopu/internal/media/dtmf"
 )
 
 // TestJitterBufferReordersAndConceals feeds 20 ms PCMU frames of a 440 Hz
@@ -104,11 +105,11 @@ func FuzzParseDTMF(f *testing.F) {
 	f.Add("application/dtmf-relay", []byte("Signal=5\r\nDuration=160\r\n"))
 	f.Add("application/dtmf", []byte("#"))
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		if r, ok := parseInfoDTMF(ct, body); ok && dtmfCode(r) < 0 {
+		if r, ok := parseInfoDTMF(ct, body); ok && dtmf.Code(r) < 0 {
 			t.Fatalf("returned %q, not a digit", r)
 		}
-		if ev, ok := parseDTMFEvent(body); ok {
-			if got, _ := parseDTMFEvent(ev.append(nil)); got != ev {
+		if ev, ok := dtmf.Parse(body); ok {
+			if got, _ := dtmf.Parse(ev.Append(nil)); got != ev {
 				t.Fatalf("event %+v does not survive a round trip: %+v", ev, got)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/media/codec"
+	"github.com/kaopu/kaopu/internal/media/dtmf"
 	"github.com/kaopu/kaopu/internal/sdpx"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -88,8 +89,7 @@ type stream struct {
 	dtmfCur   int // event code being sent, -1 for none
 	dtmfTick  int
 	dtmfStart uint32
-	lastEvTS  uint32
-	haveEv    bool
+	dtmfRx    dtmf.Receiver
 	clock0    time.Time // the media clock's first tick
 	frames    int64     // frames the clock has done since clock0
 	behind    bool      // tick found frames due and asked to be called again
@@ -205,7 +205,7 @@ func (s *stream) sendDTMF(digits string) error {
 		return fmt.Errorf("%w: the other side did not agree to telephone-event", ErrCallState)
 	}
 	for _, r := range digits {
-		c := dtmfCode(r)
+		c := dtmf.Code(r)
 		if c < 0 {
 			return fmt.Errorf("%q is not a DTMF digit (0-9 * # A-D)", r)
 		}
@@ -254,10 +254,7 @@ func (s *stream) readLoop() {
 		s.countSeq(pkt.SequenceNumber)
 		var digit rune
 		if pt == s.ag.dtmfPT {
-			if ev, ok := parseDTMFEvent(pkt.Payload); ok && (!s.haveEv || pkt.Timestamp != s.lastEvTS) {
-				s.haveEv, s.lastEvTS = true, pkt.Timestamp
-				digit = dtmfDigit(ev.code)
-			}
+			digit, _ = s.dtmfRx.Packet(pkt.Timestamp, pkt.Payload)
 		} else {
 			s.jb.put(pkt.Timestamp, pkt.Payload, now)
 		}
@@ -383,13 +380,13 @@ func (s *stream) sendEventLocked(frameTS uint32) bool {
 	s.dtmfTick++
 	switch {
 	case i < dtmfTicks:
-		ev := dtmfEvent{code: s.dtmfCur, volume: 10, duration: uint16(uint32(i+1) * frameTS)}
-		s.payload = ev.append(s.payload[:0])
+		ev := dtmf.Event{Code: s.dtmfCur, Volume: 10, Duration: uint16(uint32(i+1) * frameTS)}
+		s.payload = ev.Append(s.payload[:0])
 		s.writeLocked(uint8(s.ag.dtmfPT), i == 0, s.dtmfStart, s.payload)
 		return true
 	case i < dtmfTicks+dtmfEndCopies:
-		ev := dtmfEvent{code: s.dtmfCur, end: true, volume: 10, duration: uint16(dtmfTicks * frameTS)}
-		s.payload = ev.append(s.payload[:0])
+		ev := dtmf.Event{Code: s.dtmfCur, End: true, Volume: 10, Duration: uint16(dtmfTicks * frameTS)}
+		s.payload = ev.Append(s.payload[:0])
 		s.writeLocked(uint8(s.ag.dtmfPT), false, s.dtmfStart, s.payload)
 		return true
 	case i < dtmfTicks+dtmfEndCopies+dtmfGapTicks:
