@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -210,4 +211,32 @@ func (pp *PortPair) Close() error {
 	err := errors.Join(pp.rtp.close(), pp.rtcp.close())
 	pp.pool.push(pp.idx) // after the sockets are closed, so the next bind succeeds
 	return err
+}
+
+// Conn returns the RTP socket as a *net.UDPConn of its own (a duplicate
+// descriptor, watched by the Go runtime's poller), for a media application
+// that terminates the call's media on this server (a prompt player, an
+// IVR, a recorder) instead of relaying it. The pair must not be joined to
+// a started Bridge while the conn is in use. Close the conn when done with
+// it; the ports stay the pair's until PortPair.Close, so the application
+// can hand the pair on (to a Leg, when the call is then bridged) without
+// the caller's media address changing.
+func (pp *PortPair) Conn() (*net.UDPConn, error) {
+	if pp.closed.Load() {
+		return nil, ErrClosed
+	}
+	return pp.rtp.conn()
+}
+
+func udpConnFromFile(f *os.File) (*net.UDPConn, error) {
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := pc.(*net.UDPConn)
+	if !ok {
+		pc.Close()
+		return nil, fmt.Errorf("media: %T is not a UDP socket", pc)
+	}
+	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Each test binds its own 127.77.x.1 address, so its port range collides
@@ -251,4 +252,60 @@ func TestPortPoolConcurrent(t *testing.T) {
 	if p.Free() != p.Size() {
 		t.Errorf("Free = %d, want %d", p.Free(), p.Size())
 	}
+}
+
+// TestPortPairConn: an application reads and writes the pair's RTP port
+// through Conn, closing the conn leaves the port bound to the pair, and
+// only PortPair.Close frees it.
+func TestPortPairConn(t *testing.T) {
+	p := testPool(t, "127.77.9.1", 40100, 40101)
+	pp, err := p.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pp.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.LocalAddr().(*net.UDPAddr).AddrPort(); got != pp.RTP() {
+		t.Fatalf("conn bound to %v, pair's RTP is %v", got, pp.RTP())
+	}
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.77.9.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.WriteToUDPAddrPort([]byte("ping"), pp.RTP()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if _, err := c.WriteToUDPAddrPort([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := peer.ReadFromUDPAddrPort(buf); err != nil || string(buf[:n]) != "pong" {
+		t.Fatalf("peer read %q, %v", buf[:n], err)
+	}
+	c.Close()
+	// Still the pair's: binding the port fails until the pair is closed.
+	if l, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(pp.RTP())); err == nil {
+		l.Close()
+		t.Fatal("port free after the conn closed, pair still held")
+	}
+	if err := pp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pp.Conn(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Conn after Close: %v", err)
+	}
+	l, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(pp.RTP()))
+	if err != nil {
+		t.Fatalf("port not freed by Close: %v", err)
+	}
+	l.Close()
 }

@@ -133,3 +133,16 @@ func (s sock) sendTo(b []byte, dst netip.AddrPort) error {
 
 // String is for errors.
 func (s sock) String() string { return fmt.Sprintf("fd %d", s.fd) }
+
+// conn returns a *net.UDPConn on a duplicate of the socket's descriptor,
+// watched by the Go runtime's poller (blocking reads with deadlines).
+func (s sock) conn() (*net.UDPConn, error) {
+	fd, err := unix.Dup(s.fd)
+	if err != nil {
+		return nil, os.NewSyscallError("dup", err)
+	}
+	unix.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "rtp")
+	defer f.Close() // FilePacketConn took its own duplicate
+	return udpConnFromFile(f)
+}

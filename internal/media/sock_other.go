@@ -39,3 +39,13 @@ func (s sock) sendTo(b []byte, dst netip.AddrPort) error {
 	_, err := s.c.WriteToUDPAddrPort(b, dst)
 	return err
 }
+
+// conn returns a *net.UDPConn on a duplicate of the socket.
+func (s sock) conn() (*net.UDPConn, error) {
+	f, err := s.c.File()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return udpConnFromFile(f)
+}
