@@ -1,0 +1,23 @@
+// Package callingcard is the prepaid calling-card service: an application
+// on a media endpoint (internal/ivr) for calls that reach the service's
+// access number. The SIP side (internal/call) answers the call and hands
+// the application its endpoint; the application prompts for the card
+// number and PIN (RFC 4733 digits, # ends each), checks the card (expiry,
+// state, balance), says the balance, collects the destination, says how
+// many minutes the balance buys there, hands the call to the call layer
+// through Bridger (which places the outbound leg through a trunk route
+// and cuts it when the money runs out), and charges the card for the talk
+// time at the end.
+//
+// Everything the service touches is an interface declared here: Cards
+// (number and PIN check), Rater (the rate to a destination and how long
+// the balance lasts), Bridger (the outbound call) and Charger (the debit),
+// so the flow is tested with fakes and wired to the store, the rating
+// engine and the trunks in the composition root (internal/server).
+//
+// Security: a wrong number or PIN gets the same prompt and takes the same
+// time as a wrong PIN for a real card (Cards implementations must keep
+// it so); each failure is reported through OnFailure, which the server
+// counts toward the source address's ban, and the third failure of a call
+// hangs up.
+package callingcard
