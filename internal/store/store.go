@@ -142,5 +142,6 @@ type Store interface {
 	Accounts
 	Rates
 	Trunks
+	Cards
 	Close() error
 }
