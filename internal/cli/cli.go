@@ -47,6 +47,8 @@ Usage:
   kaopu route   add NAME --pattern P --trunks T1,T2 [--strip N] [--prepend D]
                 [--priority N] | list | del NAME
   kaopu did     add NUMBER --to USER_OR_EXT [--trunk NAME] | list | del NUMBER
+  kaopu card    generate --count N --value AMOUNT [--currency C] [--expires DATE]
+                [--prefix DIGITS] | import FILE.csv | list | block NUMBER | unblock NUMBER
   kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
                 export --format csv|json [--from DATE] [--to DATE]
   kaopu phone   [call TARGET | answer [--auto] | msg TARGET TEXT]
@@ -86,6 +88,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.route(args[1:])
 	case "did", "dids":
 		return env.did(args[1:])
+	case "card", "cards":
+		return env.card(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":
