@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/auth"
 	"github.com/kaopu/kaopu/internal/cdr"
+	"github.com/kaopu/kaopu/internal/ivr"
 	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store"
 )
@@ -60,6 +61,9 @@ type Config struct {
 	// call with 403 and the error's text. The charge belongs in
 	// Hooks.OnEnd, which sees Call.Trunk and Call.E164. Nil: no billing.
 	OnTrunkCall func(c *Call, t TrunkTarget) error
+	// Apps returns the media application a dialed number of ours belongs
+	// to (app.go), checked before users; nil: none.
+	Apps func(dialed string) (App, bool)
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -148,8 +152,9 @@ type Call struct {
 	in     *sipgo.DialogServerSession
 	out    *sipgo.DialogClientSession
 	cdr    *cdr.Call
-	med    *anchor // nil: SDP passes through untouched
-	direct bool    // a direct call to sip:user@IP:port
+	med    *anchor       // nil: SDP passes through untouched
+	app    *ivr.Endpoint // a media application answered the call (app.go)
+	direct bool          // a direct call to sip:user@IP:port
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -349,7 +354,33 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var remote, local bool
 	var refused *refusal
 	var trunkRelease func()
+	// runApp answers the call with a media application (calling cards),
+	// reached by one of our users dialing its number or through a DID.
+	runApp := func(app App) {
+		appRelease := release
+		var trunkRel func()
+		if fromTrunk {
+			rel, ok := m.cfg.Gateway.Acquire(trunkIn, false)
+			if !ok {
+				m.log.Warn("call from a trunk refused: all its channels busy", "trunk", trunkIn, "number", didNumber)
+				respond(tx, req, 503, "Service Unavailable")
+				rec.End(cdr.DispositionFor(503, false, false), 503, nil)
+				return
+			}
+			trunkRel = sync.OnceFunc(rel)
+			appRelease = func() { release(); trunkRel() }
+		}
+		if m.answerApp(app, req, tx, ar.User, rec, appRelease) {
+			up = true
+		} else if trunkRel != nil {
+			trunkRel()
+		}
+	}
 	if fromTrunk {
+		if app, ok := m.app(didTarget); ok {
+			runApp(app)
+			return
+		}
 		callee, local = m.users.CanonicalUser(didTarget)
 		if !local {
 			m.log.Warn("DID maps to no user", "trunk", trunkIn, "number", didNumber, "target", didTarget)
@@ -367,6 +398,10 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	} else {
 		b, remote, refused = m.remote(req.Recipient)
 		if refused == nil && !remote {
+			if app, ok := m.app(dialed); ok {
+				runApp(app)
+				return
+			}
 			callee, local = m.users.CanonicalUser(dialed)
 		}
 	}
@@ -1001,6 +1036,9 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 		answered := !c.Answered.IsZero()
 		legs := c.med.stats()
 		c.med.close()
+		if c.app != nil {
+			c.app.Close() // a Play or CollectDigits under way returns
+		}
 		rec := c.cdr.End(cdr.DispositionFor(status, answered, status == 487), status, legs)
 		m.charge(c, rec)
 		if m.hooks.OnEnd != nil {

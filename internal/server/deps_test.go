@@ -15,9 +15,9 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk"},
-	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing"},
-	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store"},
+	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk", "callingcard"},
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard"},
+	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store", "ivr"},
 	"dialplan":        {},                            // pure functions on dial strings
 	"trunk":           {"call", "dialplan", "store"}, // routes and DIDs decide; call carries
 	"cdr":             {"store"},
@@ -34,9 +34,13 @@ var allowedDeps = map[string][]string{
 	"web":             {},
 	"media":           {}, // media never imports SIP code
 	"media/mediatest": {"media"},
-	"media/codec":     {},              // pure signal processing: no SIP, no sockets
-	"media/sound":     {"media/codec"}, // the sound card; no SIP
-	"ua":              {"media/codec", "sdpx"},
+	"media/codec":     {},                                                          // pure signal processing: no SIP, no sockets
+	"media/sound":     {"media/codec"},                                             // the sound card; no SIP
+	"media/dtmf":      {},                                                          // RFC 4733 events; no SIP, no sockets
+	"media/wav":       {},                                                          // audio files
+	"ivr":             {"media", "media/codec", "media/dtmf", "media/wav", "sdpx"}, // media applications' endpoint; no SIP
+	"callingcard":     {"ivr", "store"},                                            // the calling-card service; no SIP
+	"ua":              {"media/codec", "media/dtmf", "media/wav", "sdpx"},
 	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},
 }

@@ -1,0 +1,121 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/cdr"
+	"github.com/kaopu/kaopu/internal/ivr"
+	"github.com/kaopu/kaopu/internal/media"
+)
+
+// App is a media application that answers calls itself instead of
+// ringing a user: the calling-card service, later voicemail, IVR menus and
+// conferences. Serve runs for the whole call; the call layer hangs up when
+// it returns (unless the caller has), and cancels ctx when the caller
+// hangs up or the server shuts down.
+type App interface {
+	Serve(ctx context.Context, c AppCall)
+}
+
+// AppCall is what an App gets of one call.
+type AppCall struct {
+	ID       string     // the caller's Call-ID
+	Caller   string     // the authenticated user
+	Dialed   string     // the Request-URI user (the access number)
+	Source   netip.Addr // where the INVITE came from
+	Endpoint *ivr.Endpoint
+	Log      *slog.Logger
+}
+
+// app returns the media application of a number of ours, if any.
+func (m *Manager) app(number string) (App, bool) {
+	if m.cfg.Apps == nil || number == "" {
+		return nil, false
+	}
+	return m.cfg.Apps(number)
+}
+
+// answerApp answers an INVITE with a media application: a media endpoint
+// from the port pool answers the offer, the 2xx goes out and, once ACKed,
+// the application runs on a goroutine of its own. It returns whether the
+// call is up (the caller's call slot is then released when it ends).
+func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction, caller string, rec *cdr.Call, release func()) bool {
+	callID := req.CallID().Value()
+	dialed := req.Recipient.User
+	log := m.log.With("call_id", callID, "from", caller, "to", dialed)
+	fail := func(code int, reason string) bool {
+		log.Info("application call refused", "status", code, "reason", reason)
+		respond(tx, req, code, reason)
+		rec.End(cdr.DispositionFor(code, false, false), code, nil)
+		return false
+	}
+	if m.media.Pool == nil {
+		return fail(503, "Service Unavailable")
+	}
+	if len(req.Body()) == 0 {
+		// No late offer to applications: they answer with media at once.
+		return fail(488, "Not Acceptable Here")
+	}
+	ep, answer, err := ivr.Answer(ivr.Config{Pool: m.media.Pool, IP: m.media.IP, Log: log}, req.Body())
+	switch {
+	case errors.Is(err, media.ErrNoPorts):
+		return fail(503, "Service Unavailable")
+	case errors.Is(err, ivr.ErrBadOffer):
+		return fail(400, "Invalid SDP")
+	case err != nil:
+		return fail(488, "Not Acceptable Here")
+	}
+	in, err := dialogUA(m.in, legSide(req.Transport(), req.Recipient)).ReadInvite(req, tx)
+	if err != nil {
+		ep.Close()
+		return fail(500, "Server Internal Error")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Call{ID: callID, Caller: caller, Callee: dialed, Dialed: dialed, Start: time.Now(), Log: log,
+		in: in, ctx: ctx, cancel: cancel, cdr: rec, release: release, app: ep}
+	m.mu.Lock()
+	m.byCaller[in.ID] = c
+	m.mu.Unlock()
+	if m.hooks.OnStart != nil {
+		m.hooks.OnStart(c)
+	}
+	err = in.Respond(200, "OK", answer, sdpType(answer)...)
+	if err == nil && in.LoadState() < sip.DialogStateConfirmed {
+		err = errors.New("no ACK for our 2xx")
+	}
+	if err != nil {
+		log.Warn("answering caller failed", "error", err)
+		status, reason := 500, "Server Internal Error"
+		if in.LoadState() == sip.DialogStateEstablished {
+			bye(in) // RFC 3261 §13.3.1.4
+			status, reason = 408, "No ACK"
+		}
+		m.finish(c, status, reason)
+		return false
+	}
+	c.Answered = time.Now()
+	c.cdr.Answered(ep.Codec())
+	log.Info("call answered by application", "codec", ep.Codec(), "dtmf", ep.DTMF())
+	if m.hooks.OnAnswer != nil {
+		m.hooks.OnAnswer(c)
+	}
+	// The 2xx is ACKed: the transaction need not hold on (see OnInvite).
+	tx.Terminate()
+	src, _ := netip.ParseAddrPort(req.Source())
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		app.Serve(ctx, AppCall{ID: callID, Caller: caller, Dialed: dialed, Source: src.Addr().Unmap(), Endpoint: ep, Log: log})
+		ep.Close()
+		if !c.ended.Load() {
+			bye(c.in)
+			m.finish(c, 200, "application hung up")
+		}
+	}()
+	return true
+}
