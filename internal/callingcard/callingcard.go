@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/kaopu/kaopu/internal/ivr"
@@ -140,6 +141,9 @@ const (
 // App is the calling-card service; one App serves every call.
 type App struct {
 	cfg Config
+
+	mu   sync.Mutex
+	live map[string]bool // cards in a call now
 }
 
 // New checks cfg and makes the service.
@@ -164,7 +168,7 @@ func New(cfg Config) (*App, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &App{cfg: cfg}, nil
+	return &App{cfg: cfg, live: map[string]bool{}}, nil
 }
 
 var promptNames = []string{"welcome", "enter_card", "enter_pin", "invalid", "too_many", "expired", "unusable",
@@ -283,6 +287,12 @@ func (s *session) run(ctx context.Context) (Result, error) {
 		return s.res, err
 	}
 	s.res.Card = card.Number
+	// One call per card at a time: the balance quoted is then the whole
+	// balance, and two calls can never spend it twice.
+	if !s.app.take(card.Number) {
+		return s.res, s.stop(ctx, OutcomeRefused, "unusable")
+	}
+	defer s.app.give(card.Number)
 	switch {
 	case card.State != StateActive:
 		return s.res, s.stop(ctx, OutcomeRefused, "unusable")
@@ -337,6 +347,22 @@ func (s *session) run(ctx context.Context) (Result, error) {
 		return s.res, s.stop(ctx, OutcomeNotConnected, "busy")
 	}
 	return s.res, s.stop(ctx, OutcomeNotConnected, "unreachable")
+}
+
+func (a *App) take(number string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.live[number] {
+		return false
+	}
+	a.live[number] = true
+	return true
+}
+
+func (a *App) give(number string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.live, number)
 }
 
 func (s *session) sayInterruptible(ctx context.Context, name string) error {

@@ -311,3 +311,44 @@ func TestNewNeedsPrompts(t *testing.T) {
 		t.Fatal("empty config accepted")
 	}
 }
+
+// TestOneCallPerCard: while a card is in a call, a second call with it is
+// refused; once the first ends, the card works again.
+func TestOneCallPerCard(t *testing.T) {
+	lib, ids := testPrompts(t)
+	release := make(chan struct{})
+	inBridge := make(chan struct{})
+	br := bridgeFunc(func(ctx context.Context, r BridgeRequest) (BridgeResult, error) {
+		close(inBridge)
+		<-release
+		return BridgeResult{Status: 200, Talk: time.Second, Released: true}, nil
+	})
+	app, err := New(Config{Prompts: lib, Cards: fakeCards{"123456789012/1234": card1}, Rater: fakeRater{}, Charger: &fakeCharger{},
+		Normalize: normalize, Bridge: br, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := func() []string { return []string{"123456789012#", "1234#", "0049301#"} }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := make(chan Result)
+	go func() { first <- app.Serve(ctx, Call{ID: "a", Media: &fakeMedia{ids: ids, inputs: inputs(), hangup: cancel}}) }()
+	<-inBridge
+	m := &fakeMedia{ids: ids, inputs: inputs(), hangup: cancel}
+	if r := app.Serve(ctx, Call{ID: "b", Media: m}); r.Outcome != OutcomeRefused || !strings.HasSuffix(strings.Join(m.played, " "), "unusable goodbye") {
+		t.Fatalf("second call: %+v, played %v", r, m.played)
+	}
+	close(release)
+	if r := <-first; r.Outcome != OutcomeConnected {
+		t.Fatalf("first call: %+v", r)
+	}
+	m = &fakeMedia{ids: ids, inputs: inputs(), hangup: cancel}
+	app.cfg.Bridge = bridgeFunc(func(context.Context, BridgeRequest) (BridgeResult, error) { return BridgeResult{Status: 200}, nil })
+	if r := app.Serve(ctx, Call{ID: "c", Media: m}); r.Outcome != OutcomeConnected {
+		t.Fatalf("after the first call ended: %+v", r)
+	}
+}
+
+type bridgeFunc func(context.Context, BridgeRequest) (BridgeResult, error)
+
+func (f bridgeFunc) Bridge(ctx context.Context, r BridgeRequest) (BridgeResult, error) { return f(ctx, r) }

@@ -90,3 +90,45 @@ func Generate(opts GenerateOptions, now time.Time) ([]Generated, error) {
 	}
 	return out, nil
 }
+
+// FlatRate prices every destination the same: PerMinute micro-units a
+// minute, billed in blocks of Increment seconds (60: per minute, 1: per
+// second). It stands in until cards are rated with rate decks
+// (internal/rating); the server wires it from cards.rate_per_minute.
+type FlatRate struct {
+	PerMinute int64
+	Increment int
+}
+
+// Quote gives the time the whole balance buys, in whole blocks.
+func (f FlatRate) Quote(_ context.Context, c Card, e164 string) (Quote, error) {
+	if f.PerMinute <= 0 || f.Increment <= 0 {
+		return Quote{}, ErrNoRate
+	}
+	// Blocks the balance pays for in full: balance / (PerMinute x
+	// Increment / 60), without rounding the price of a block.
+	blocks := c.Balance * 60 / (f.PerMinute * int64(f.Increment))
+	return Quote{Destination: "flat", PerMinute: f.PerMinute, MaxSeconds: int(blocks) * f.Increment}, nil
+}
+
+// Cost is the price of talk: whole blocks, the last one started counted,
+// rounded up to the micro-unit.
+func (f FlatRate) Cost(talk time.Duration) int64 {
+	secs := int64((talk + time.Second - 1) / time.Second)
+	inc := int64(f.Increment)
+	billed := (secs + inc - 1) / inc * inc
+	return (billed*f.PerMinute + 59) / 60
+}
+
+// StoreCharger debits cards in the store at a FlatRate.
+type StoreCharger struct {
+	Store store.Cards
+	Rate  FlatRate
+}
+
+// Charge debits the cost of talk (never below zero) with a ledger entry
+// naming the call.
+func (s StoreCharger) Charge(ctx context.Context, c Card, e164 string, talk time.Duration, callID string) (int64, error) {
+	e, err := s.Store.DebitCard(ctx, c.Number, s.Rate.Cost(talk), "call to "+e164, callID)
+	return -e.Amount, err
+}

@@ -33,7 +33,31 @@ type Config struct {
 	Calls     Calls     `yaml:"calls"`
 	Auth      Auth      `yaml:"auth"`
 	Security  Security  `yaml:"security"`
+	Cards     Cards     `yaml:"cards"`
 	Log       Log       `yaml:"log"`
+}
+
+// Cards configures the prepaid calling-card service (kaopu card ...).
+type Cards struct {
+	// Access lists the numbers that reach the service. Until inbound DIDs
+	// route to it from trunks, they are numbers our authenticated users
+	// dial; the service charges the card, not the user.
+	Access []string `yaml:"access"`
+	// CountryCode, NationalPrefix and InternationalPrefix turn what the
+	// caller dials into E.164 (0049..., 030... with country code 49, +...).
+	CountryCode         string `yaml:"country_code"`
+	NationalPrefix      string `yaml:"national_prefix"`
+	InternationalPrefix string `yaml:"international_prefix"`
+	// RatePerMinute is the price of a minute to any destination, in the
+	// card's currency, billed per Increment seconds: a flat rate until
+	// cards are rated with rate decks. "" refuses every destination.
+	RatePerMinute string `yaml:"rate_per_minute"`
+	Increment     int    `yaml:"increment"`
+	// MaxAttempts wrong card numbers or PINs end a call; each counts
+	// toward the source's ban like an authentication failure.
+	MaxAttempts int `yaml:"max_attempts"`
+	// DigitTimeout is how long the caller may pause between digits.
+	DigitTimeout Duration `yaml:"digit_timeout"`
 }
 
 // SIP configures the SIP listeners.
@@ -201,6 +225,8 @@ func Default() Config {
 			MaxContacts:    10,
 			NATKeepalive:   Duration(30 * time.Second),
 		},
+		Cards: Cards{NationalPrefix: "0", InternationalPrefix: "00", Increment: 60, MaxAttempts: 3,
+			DigitTimeout: Duration(8 * time.Second)},
 		Calls: Calls{
 			NoAnswerTimeout:   Duration(30 * time.Second),
 			RTPTimeout:        Duration(60 * time.Second),
@@ -286,6 +312,9 @@ func (c *Config) Validate() error {
 		!strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") &&
 		!strings.HasSuffix(c.DB, ".db") {
 		return &Error{"db", c.DB, "sqlite:PATH, a path ending in .db, or postgres://..."}
+	}
+	if err := c.Cards.validate(); err != nil {
+		return err
 	}
 	if c.Domain != "" && strings.ContainsAny(c.Domain, " \t\"@:;<>") {
 		return &Error{"domain", c.Domain, "a host name or IP address"}
@@ -544,4 +573,34 @@ func nonEmpty(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+func (c Cards) validate() error {
+	for _, n := range c.Access {
+		if n == "" || strings.Trim(n, "0123456789*#+") != "" {
+			return &Error{"cards.access", n, "dialable numbers (digits, *, #, +)"}
+		}
+	}
+	for key, v := range map[string]string{"cards.country_code": c.CountryCode, "cards.national_prefix": c.NationalPrefix,
+		"cards.international_prefix": c.InternationalPrefix} {
+		if strings.Trim(v, "0123456789") != "" || len(v) > 4 {
+			return &Error{key, v, "up to 4 digits"}
+		}
+	}
+	if r := c.RatePerMinute; r != "" {
+		whole, frac, _ := strings.Cut(r, ".")
+		if strings.Trim(whole+frac, "0123456789") != "" || whole+frac == "" || len(frac) > 6 {
+			return &Error{"cards.rate_per_minute", r, "a decimal amount such as 0.10"}
+		}
+	}
+	if c.Increment < 1 || c.Increment > 3600 {
+		return &Error{"cards.increment", strconv.Itoa(c.Increment), "1..3600 seconds"}
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
+		return &Error{"cards.max_attempts", strconv.Itoa(c.MaxAttempts), "1..10"}
+	}
+	if d := c.DigitTimeout.D(); d < time.Second || d > time.Minute {
+		return &Error{"cards.digit_timeout", d.String(), "1s..1m"}
+	}
+	return nil
 }
