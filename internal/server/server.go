@@ -618,7 +618,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.trunks.Load(ctx); err != nil {
 		return fmt.Errorf("loading trunks: %w", err)
 	}
-	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(),
+	apps, err := s.cardService(cfg.Cards)
+	if err != nil {
+		return err
+	}
+	s.calls = call.New(call.Config{Domain: s.realm, Media: mc, NoAnswerTimeout: cfg.Calls.NoAnswerTimeout.D(), Apps: apps,
 		RTPTimeout: cfg.Calls.RTPTimeout.D(), MinSE: cfg.Calls.MinSessionExpires.D(), IsSelf: s.isSelf,
 		Limits: call.Limits{Concurrent: cfg.Calls.MaxConcurrent, PerMinute: cfg.Calls.MaxPerMinute},
 		Classes: call.Classes{International: cfg.Calls.InternationalPrefixes, Premium: cfg.Calls.PremiumPrefixes,

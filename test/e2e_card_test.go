@@ -1,0 +1,145 @@
+package test
+
+// End-to-end tests of the calling-card service (issue 6, item 6): sipp
+// calls the access number and keys in the card number, PIN and destination
+// as RFC 4733 events played from pcap files the test writes.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaopu/kaopu/test/harness"
+)
+
+const cardConfig = sippConfig + `cards:
+  access: ["8800"]
+  country_code: "49"
+  rate_per_minute: "0.10"
+  increment: 60
+  digit_timeout: 4s
+security:
+  ban_failures: 3
+  ban_window: 60s
+  ban_time: 60s
+`
+
+const (
+	cardNumber = "555000111222"
+	cardPIN    = "2468"
+)
+
+// cardServer is a server with the service on 8800, caller alice and one
+// card worth 5.00.
+func cardServer(t *testing.T) *harness.Server {
+	t.Helper()
+	srv := harness.StartServer(t, harness.ServerOptions{Config: cardConfig})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	csv := filepath.Join(t.TempDir(), "cards.csv")
+	os.WriteFile(csv, []byte("number,pin,value,currency\n"+cardNumber+","+cardPIN+",5.00,EUR\n"), 0o600)
+	if out, code := harness.RunCLI(t, "card", "import", csv, "--data", srv.DataDir); code != 0 {
+		t.Fatalf("kaopu card import: exit %d\n%s", code, out)
+	}
+	return srv
+}
+
+// cardCall runs uac_card.xml from source IP src, keying the three digit
+// strings one after another; after each it waits for the file to play and
+// then pause.
+func cardCall(t *testing.T, srv *harness.Server, src string, keys [3]string, pause time.Duration) *harness.SippResult {
+	t.Helper()
+	b, err := os.ReadFile(harness.Scenario(t, "uac_card.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	dir := t.TempDir()
+	total := time.Duration(0)
+	for i, k := range keys {
+		path := filepath.Join(dir, fmt.Sprintf("keys%d.pcap", i+1))
+		// Each file's events get their own timestamps (see DTMFPcap).
+		d, err := harness.DTMFPcap(path, k, 101, uint32(100000*(i+1)), uint16(1000*(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += d + pause
+		s = strings.ReplaceAll(s, fmt.Sprintf("@PCAP%d@", i+1), path)
+		s = strings.ReplaceAll(s, fmt.Sprintf("@PAUSE%d@", i+1), fmt.Sprint((d + pause).Milliseconds()))
+	}
+	scenario := filepath.Join(dir, "uac_card.xml")
+	if err := os.WriteFile(scenario, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The prompts after the last digits take about 15 s at most.
+	timeout := fmt.Sprintf("%ds", int((total+40*time.Second).Seconds()))
+	return harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", src,
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+}
+
+// TestCallingCardSipp: the caller keys the card number, the PIN and a
+// national number; the service checks the card, says the balance and the
+// minutes (5.00 at 0.10 a minute: 50), normalizes the number to E.164
+// with the configured country, and, with no trunk route wired to its
+// Bridger yet, says the number cannot be reached and hangs up (BYE). The
+// card is not charged, and the call's CDR is an answered call to 8800.
+func TestCallingCardSipp(t *testing.T) {
+	srv := cardServer(t)
+	start := time.Now()
+	r := cardCall(t, srv, "127.0.0.1", [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 300*time.Millisecond)
+	if r.ExitCode != 0 {
+		t.Fatalf("sipp: exit %d, want 0 (answered, then a BYE from the service)\n%s", r.ExitCode, r.Errors)
+	}
+	took := time.Since(start)
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=not_connected`, `card=`+cardNumber,
+		`destination=\+4930123456`, `status=503`, `failures=0`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	// The prompts were played, paced: welcome to goodbye takes seconds, not
+	// the moment a service that skipped them would take.
+	if took < 10*time.Second {
+		t.Errorf("the whole call took %v: the prompts cannot have played", took)
+	}
+	out, code := harness.RunCLI(t, "card", "list", "--data", srv.DataDir)
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), cardNumber+" 5.00 EUR") || strings.Contains(out, cardPIN) {
+		t.Errorf("kaopu card list: %q", out)
+	}
+	out, code = harness.RunCLI(t, "cdr", "export", "--format", "csv", "--data", srv.DataDir)
+	if code != 0 || !strings.Contains(out, "8800") || !strings.Contains(strings.ToLower(out), "answered") {
+		t.Errorf("CDR of the service call: %q", out)
+	}
+}
+
+// TestCallingCardWrongPINs: three wrong PINs in a call end it (the service
+// hangs up) and, with security.ban_failures 3, ban the caller's source
+// address, as `kaopu ban list` shows.
+func TestCallingCardWrongPINs(t *testing.T) {
+	srv := cardServer(t)
+	const src = "127.0.0.2" // the banned address: not the harness's own
+	r := cardCall(t, srv, src, [3]string{cardNumber + "#1111#", cardNumber + "#2222#", cardNumber + "#3333#"}, 2500*time.Millisecond)
+	if r.ExitCode != 0 {
+		t.Fatalf("sipp: exit %d, want 0 (answered, then a BYE from the service)\n%s", r.ExitCode, r.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=bad_pin`, `failures=3`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if n := strings.Count(srv.Log(), "wrong card number or PIN"); n != 3 {
+		t.Errorf("%d wrong-PIN log lines, want 3", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := harness.RunCLI(t, "ban", "list", "--data", srv.DataDir)
+		if strings.Contains(out, src) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not banned after three wrong PINs: %q", src, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if strings.Contains(srv.Log(), "1111") || strings.Contains(srv.Log(), "2222") {
+		t.Error("a PIN entered appears in the server log")
+	}
+}
