@@ -153,6 +153,24 @@ func (b *Biller) Start(ctx context.Context, user, dialed, callID string) (*Reser
 	if err != nil {
 		return nil, err
 	}
+	return b.start(ctx, acc, dialed, callID)
+}
+
+// StartAccount is Start for a call paid by an account directly, not
+// through a user: a prepaid calling card is an account of its own
+// (internal/callingcard). ErrNoAccount when there is no such account.
+func (b *Biller) StartAccount(ctx context.Context, account, dialed, callID string) (*Reservation, error) {
+	acc, err := b.cfg.Store.GetAccount(ctx, account)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", account, ErrNoAccount)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.start(ctx, acc, dialed, callID)
+}
+
+func (b *Biller) start(ctx context.Context, acc store.Account, dialed, callID string) (*Reservation, error) {
 	if acc.Plan == "" {
 		return nil, fmt.Errorf("account %s: %w", acc.Name, ErrNoPlan)
 	}

@@ -370,3 +370,30 @@ func TestConcurrentCallsNeverOverspend(t *testing.T) {
 	}
 	t.Logf("%d calls charged %s, %d refused, balance %s", calls, charged, refused, bal)
 }
+
+// TestStartAccount: a call paid by an account directly (a calling card)
+// is rated and reserved like a user's, and an unknown account is
+// ErrNoAccount.
+func TestStartAccount(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	setup(t, s)
+	addAccount(t, s, "card-1", store.Prepaid, "0.50", "0", "retail", "EUR")
+	b := New(Config{Store: s, Now: (&clock{t: t0}).Now})
+	r, err := b.StartAccount(ctx, "card-1", "+4930123456", "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Max != 5*time.Minute || r.Account != "card-1" {
+		t.Fatalf("reservation %+v", r)
+	}
+	if _, err := b.StartAccount(ctx, "card-1", "+4930123456", "call-2"); !errors.Is(err, ErrInsufficientFunds) {
+		t.Fatalf("second call on the same card: %v", err)
+	}
+	if ch, err := r.End(ctx, 30, 0); err != nil || ch.Cost != money.MustParse("0.10") || ch.Balance != money.MustParse("0.40") {
+		t.Fatalf("end %+v %v", ch, err)
+	}
+	if _, err := b.StartAccount(ctx, "nobody", "+4930123456", "call-3"); !errors.Is(err, ErrNoAccount) {
+		t.Fatalf("unknown account: %v", err)
+	}
+}
