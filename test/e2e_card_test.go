@@ -18,8 +18,6 @@ import (
 const cardConfig = sippConfig + `cards:
   access: ["8800"]
   country_code: "49"
-  rate_per_minute: "0.10"
-  increment: 60
   digit_timeout: 4s
 security:
   ban_failures: 3
@@ -32,15 +30,22 @@ const (
 	cardPIN    = "2468"
 )
 
-// cardServer is a server with the service on 8800, caller alice and one
-// card worth 5.00.
+// cardServer is a server with the service on 8800, caller alice, a rate
+// deck "cards" (Germany 0.10 a minute, per minute) and one card worth
+// 5.00 on it.
 func cardServer(t *testing.T) *harness.Server {
 	t.Helper()
 	srv := harness.StartServer(t, harness.ServerOptions{Config: cardConfig})
 	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
-	csv := filepath.Join(t.TempDir(), "cards.csv")
+	dir := t.TempDir()
+	deck := filepath.Join(dir, "deck.csv")
+	os.WriteFile(deck, []byte("prefix,destination,rate,connect,initial,increment\n49,Germany,0.10,0,60,60\n"), 0o600)
+	if out, code := harness.RunCLI(t, "rate", "import", "cards", deck, "--currency", "EUR", "--data", srv.DataDir); code != 0 {
+		t.Fatalf("kaopu rate import: exit %d\n%s", code, out)
+	}
+	csv := filepath.Join(dir, "cards.csv")
 	os.WriteFile(csv, []byte("number,pin,value,currency\n"+cardNumber+","+cardPIN+",5.00,EUR\n"), 0o600)
-	if out, code := harness.RunCLI(t, "card", "import", csv, "--data", srv.DataDir); code != 0 {
+	if out, code := harness.RunCLI(t, "card", "import", csv, "--plan", "cards", "--data", srv.DataDir); code != 0 {
 		t.Fatalf("kaopu card import: exit %d\n%s", code, out)
 	}
 	return srv
@@ -74,17 +79,19 @@ func cardCall(t *testing.T, srv *harness.Server, src string, keys [3]string, pau
 		t.Fatal(err)
 	}
 	// The prompts after the last digits take about 15 s at most.
-	timeout := fmt.Sprintf("%ds", int((total+40*time.Second).Seconds()))
+	timeout := fmt.Sprintf("%ds", int((total + 40*time.Second).Seconds()))
 	return harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", src,
 		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
 }
 
 // TestCallingCardSipp: the caller keys the card number, the PIN and a
-// national number; the service checks the card, says the balance and the
-// minutes (5.00 at 0.10 a minute: 50), normalizes the number to E.164
-// with the configured country, and, with no trunk route wired to its
-// Bridger yet, says the number cannot be reached and hangs up (BYE). The
-// card is not charged, and the call's CDR is an answered call to 8800.
+// national number; the service checks the card, says the balance,
+// normalizes the number to E.164 with the configured country, reserves
+// the call on the card's account (5.00 at 0.10 a minute: 50 minutes,
+// said), and, with no trunk route wired to its Bridger yet, says the
+// number cannot be reached and hangs up (BYE). The reservation is
+// released without a charge, and the call's CDR is an answered call to
+// 8800.
 func TestCallingCardSipp(t *testing.T) {
 	srv := cardServer(t)
 	start := time.Now()
@@ -94,7 +101,7 @@ func TestCallingCardSipp(t *testing.T) {
 	}
 	took := time.Since(start)
 	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=not_connected`, `card=`+cardNumber,
-		`destination=\+4930123456`, `status=503`, `failures=0`); err != nil {
+		`destination=\+4930123456`, `max=50m0s`, `status=503`, `cost=0 `, `failures=0`); err != nil {
 		t.Fatalf("service log: %v", err)
 	}
 	// The prompts were played, paced: welcome to goodbye takes seconds, not

@@ -10,14 +10,19 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/ivr"
+	"github.com/kaopu/kaopu/internal/money"
 )
 
 // Errors the interfaces return.
 var (
 	// ErrInvalid: no card with that number and PIN.
 	ErrInvalid = errors.New("callingcard: invalid card number or PIN")
-	// ErrNoRate: the card's rate deck has no rate for the destination.
+	// ErrNoRate: the card's rate deck has no rate for the destination
+	// (or the card has no rate deck).
 	ErrNoRate = errors.New("callingcard: no rate for the destination")
+	// ErrNoCredit: the balance does not pay for the first increment to
+	// the destination.
+	ErrNoCredit = errors.New("callingcard: not enough credit")
 )
 
 // Card states.
@@ -29,8 +34,8 @@ const (
 // Card is what the service knows of a card after its PIN was checked.
 type Card struct {
 	Number   string
-	Account  string // the billing account holding the balance ("" when the card holds it)
-	Balance  int64  // micro-units (10^-6) of Currency
+	Account  string       // the card's prepaid billing account
+	Balance  money.Amount // the account's balance
 	Currency string
 	Expires  time.Time // zero: never
 	State    string
@@ -43,20 +48,23 @@ type Cards interface {
 	Check(ctx context.Context, number, pin string) (Card, error)
 }
 
-// Quote is what a call to one destination costs with a card.
-type Quote struct {
-	Destination string // the rate's name ("Germany mobile"), for logs
-	PerMinute   int64  // micro-units
-	// MaxSeconds is how long the card's balance (less what its other live
-	// calls hold) pays for; 0 when it does not pay for the first block.
-	MaxSeconds int
+// Biller rates and reserves a card's calls (internal/billing, with the
+// card's account).
+type Biller interface {
+	// Reserve holds the money for a call to e164 for as long as the
+	// card's balance (less what its other live calls hold) pays for:
+	// ErrNoRate when the destination has no rate, ErrNoCredit when the
+	// balance does not pay for the first increment.
+	Reserve(ctx context.Context, card Card, e164, callID string) (Reservation, error)
 }
 
-// Rater prices a destination for a card.
-type Rater interface {
-	// Quote returns the rate and the talk time; ErrNoRate when the
-	// destination has no rate.
-	Quote(ctx context.Context, card Card, e164 string) (Quote, error)
+// Reservation is the money held for one call.
+type Reservation interface {
+	// Max is how long the call may last from answer.
+	Max() time.Duration
+	// End charges talk (0: nothing) and releases the rest; it returns
+	// the cost.
+	End(ctx context.Context, talk time.Duration) (money.Amount, error)
 }
 
 // BridgeRequest asks the call layer to connect the caller to a destination.
@@ -93,12 +101,6 @@ type Bridger interface {
 	Bridge(ctx context.Context, req BridgeRequest) (BridgeResult, error)
 }
 
-// Charger debits a card for an answered call.
-type Charger interface {
-	// Charge debits the cost of talk to e164 and returns it (micro-units).
-	Charge(ctx context.Context, card Card, e164 string, talk time.Duration, callID string) (int64, error)
-}
-
 // Media is what the application does with the caller's media; *ivr.Endpoint
 // implements it.
 type Media interface {
@@ -112,9 +114,8 @@ type Media interface {
 type Config struct {
 	Prompts *ivr.Library
 	Cards   Cards
-	Rater   Rater
+	Billing Biller
 	Bridge  Bridger // nil: every destination is unreachable
-	Charger Charger
 	// Normalize turns what the caller dialed into E.164 ("+" and digits);
 	// false when it is not a number that can be called.
 	Normalize func(dialed string) (string, bool)
@@ -148,8 +149,8 @@ type App struct {
 
 // New checks cfg and makes the service.
 func New(cfg Config) (*App, error) {
-	if cfg.Prompts == nil || cfg.Cards == nil || cfg.Rater == nil || cfg.Charger == nil || cfg.Normalize == nil {
-		return nil, errors.New("callingcard: Prompts, Cards, Rater, Charger and Normalize are required")
+	if cfg.Prompts == nil || cfg.Cards == nil || cfg.Billing == nil || cfg.Normalize == nil {
+		return nil, errors.New("callingcard: Prompts, Cards, Billing and Normalize are required")
 	}
 	for _, n := range promptNames {
 		if _, err := cfg.Prompts.Get(n); err != nil {
@@ -199,12 +200,13 @@ const (
 // Result says how the call went, for the log and the tests.
 type Result struct {
 	Outcome     string
-	Card        string // the card's number once checked
-	Destination string // E.164
-	Status      int    // the outbound leg's status
+	Card        string        // the card's number once checked
+	Destination string        // E.164
+	Max         time.Duration // the longest call the balance paid for (said in minutes)
+	Status      int           // the outbound leg's status
 	Talk        time.Duration
-	Cost        int64 // micro-units charged
-	Failures    int   // wrong card numbers or PINs
+	Cost        money.Amount // charged
+	Failures    int          // wrong card numbers or PINs
 }
 
 // errStop ends the flow after a final prompt.
@@ -220,7 +222,8 @@ func (a *App) Serve(ctx context.Context, c Call) Result {
 		log = a.cfg.Log
 	}
 	s := &session{app: a, c: c, log: log}
-	res, err := s.run(ctx)
+	_, err := s.run(ctx)
+	res := s.res // after run's deferred charge
 	var stop errStop
 	switch {
 	case err == nil:
@@ -233,7 +236,7 @@ func (a *App) Serve(ctx context.Context, c Call) Result {
 		res.Outcome = OutcomeNotConnected
 	}
 	log.Info("calling card call", "outcome", res.Outcome, "card", res.Card, "destination", res.Destination,
-		"status", res.Status, "talk", res.Talk.String(), "cost_micros", res.Cost, "failures", res.Failures)
+		"max", res.Max.String(), "status", res.Status, "talk", res.Talk.String(), "cost", res.Cost.String(), "failures", res.Failures)
 	return res
 }
 
@@ -301,15 +304,26 @@ func (s *session) run(ctx context.Context) (Result, error) {
 	case card.Balance <= 0:
 		return s.res, s.stop(ctx, OutcomeRefused, "empty")
 	}
-	if err := s.say(ctx, append([]string{"balance"}, ivr.MoneyWords(card.Balance, card.Currency)...)...); err != nil {
+	if err := s.say(ctx, append([]string{"balance"}, ivr.MoneyWords(int64(card.Balance), card.Currency)...)...); err != nil {
 		return s.res, err
 	}
-	dest, quote, err := s.destination(ctx, card)
+	dest, resv, err := s.destination(ctx, card)
 	if err != nil {
 		return s.res, err
 	}
 	s.res.Destination = dest
-	minutes := int64(quote.MaxSeconds / 60)
+	// The reservation ends whatever happens next: the talk is charged,
+	// or nothing is and the money held is released.
+	var talk time.Duration
+	defer func() {
+		cost, err := resv.End(context.WithoutCancel(ctx), talk)
+		s.res.Cost = cost
+		if err != nil {
+			s.log.Error("calling card: charging failed", "card", card.Number, "talk", talk.String(), "error", err)
+		}
+	}()
+	s.res.Max = resv.Max()
+	minutes := int64(resv.Max() / time.Minute)
 	unit := "minutes"
 	if minutes == 1 {
 		unit = "minute"
@@ -323,16 +337,9 @@ func (s *session) run(ctx context.Context) (Result, error) {
 		return s.res, s.stop(ctx, OutcomeNotConnected, "unreachable")
 	}
 	br, err := cfg.Bridge.Bridge(ctx, BridgeRequest{CallID: s.c.ID, Card: card, Destination: dest,
-		MaxDuration: time.Duration(quote.MaxSeconds) * time.Second, Endpoint: s.c.Endpoint})
+		MaxDuration: resv.Max(), Endpoint: s.c.Endpoint})
 	s.res.Status, s.res.Talk = br.Status, br.Talk
-	if br.Talk > 0 {
-		// Charged whatever else happened: the call took place.
-		cost, cerr := cfg.Charger.Charge(context.WithoutCancel(ctx), card, dest, br.Talk, s.c.ID)
-		s.res.Cost = cost
-		if cerr != nil {
-			s.log.Error("calling card: charging failed", "card", card.Number, "talk", br.Talk.String(), "error", cerr)
-		}
-	}
+	talk = br.Talk // charged whatever else happened: the call took place
 	if err != nil && br.Status == 0 {
 		s.log.Warn("calling card: bridge failed", "destination", dest, "error", err)
 		s.res.Status = 503
@@ -419,12 +426,12 @@ func (s *session) login(ctx context.Context) (Card, error) {
 
 // destination asks for the number to call until it is one the card can
 // pay for, at most MaxAttempts times.
-func (s *session) destination(ctx context.Context, card Card) (string, Quote, error) {
+func (s *session) destination(ctx context.Context, card Card) (string, Reservation, error) {
 	cfg := &s.app.cfg
 	for range cfg.MaxAttempts {
 		dialed, err := s.ask(ctx, "enter_destination", maxDestDigits)
 		if err != nil {
-			return "", Quote{}, err
+			return "", nil, err
 		}
 		if dialed == "" {
 			continue
@@ -432,25 +439,24 @@ func (s *session) destination(ctx context.Context, card Card) (string, Quote, er
 		e164, ok := cfg.Normalize(dialed)
 		if !ok {
 			if err := s.say(ctx, "unreachable"); err != nil {
-				return "", Quote{}, err
+				return "", nil, err
 			}
 			continue
 		}
-		q, err := cfg.Rater.Quote(ctx, card, e164)
-		if errors.Is(err, ErrNoRate) {
+		r, err := cfg.Billing.Reserve(ctx, card, e164, s.c.ID)
+		switch {
+		case errors.Is(err, ErrNoRate):
 			if err := s.say(ctx, "no_rate"); err != nil {
-				return "", Quote{}, err
+				return "", nil, err
 			}
 			continue
-		}
-		if err != nil {
-			return "", Quote{}, fmt.Errorf("rating %s: %w", e164, err)
-		}
-		if q.MaxSeconds <= 0 {
+		case errors.Is(err, ErrNoCredit):
 			s.res.Destination = e164
-			return "", Quote{}, s.stop(ctx, OutcomeRefused, "empty")
+			return "", nil, s.stop(ctx, OutcomeRefused, "empty")
+		case err != nil:
+			return "", nil, fmt.Errorf("rating %s: %w", e164, err)
 		}
-		return e164, q, nil
+		return e164, r, nil
 	}
-	return "", Quote{}, s.stop(ctx, OutcomeNoInput)
+	return "", nil, s.stop(ctx, OutcomeNoInput)
 }

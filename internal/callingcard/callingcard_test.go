@@ -13,6 +13,7 @@ import (
 
 	"github.com/kaopu/kaopu/internal/ivr"
 	"github.com/kaopu/kaopu/internal/media/wav"
+	"github.com/kaopu/kaopu/internal/money"
 )
 
 // testPrompts is a library in which every prompt is one sample whose value
@@ -107,38 +108,51 @@ func (f fakeCards) Check(_ context.Context, number, pin string) (Card, error) {
 	return c, nil
 }
 
-// fakeRater: 0.25 per minute to +49, nothing else; MaxSeconds from the
-// balance, per-second billing.
-type fakeRater struct{}
-
-func (fakeRater) Quote(_ context.Context, c Card, e164 string) (Quote, error) {
-	if !strings.HasPrefix(e164, "+49") {
-		return Quote{}, ErrNoRate
-	}
-	return Quote{Destination: "Germany", PerMinute: 250_000, MaxSeconds: int(c.Balance * 60 / 250_000)}, nil
+// fakeBilling: 0.25 per minute to +49, nothing else; the longest call
+// is what the balance pays for, per second; every reservation is kept to
+// check that it was ended once.
+type fakeBilling struct {
+	mu   sync.Mutex
+	resv []*fakeResv
 }
 
-type fakeBridge struct {
+type fakeResv struct {
+	card, dest string
+	max        time.Duration
+	ends       []time.Duration
+}
+
+func (f *fakeBilling) Reserve(_ context.Context, c Card, e164, _ string) (Reservation, error) {
+	if !strings.HasPrefix(e164, "+49") {
+		return nil, ErrNoRate
+	}
+	secs := int64(c.Balance) * 60 / 250_000
+	if secs <= 0 {
+		return nil, ErrNoCredit
+	}
+	r := &fakeResv{card: c.Number, dest: e164, max: time.Duration(secs) * time.Second}
+	f.mu.Lock()
+	f.resv = append(f.resv, r)
+	f.mu.Unlock()
+	return r, nil
+}
+
+func (r *fakeResv) Max() time.Duration { return r.max }
+
+func (r *fakeResv) End(_ context.Context, talk time.Duration) (money.Amount, error) {
+	r.ends = append(r.ends, talk)
+	return money.Amount(int64(talk.Seconds()) * 250_000 / 60), nil
+}
+
+type bridgeRec struct {
 	res  BridgeResult
 	err  error
 	reqs []BridgeRequest
 }
 
-func (b *fakeBridge) Bridge(_ context.Context, r BridgeRequest) (BridgeResult, error) {
+func (b *bridgeRec) Bridge(_ context.Context, r BridgeRequest) (BridgeResult, error) {
 	b.reqs = append(b.reqs, r)
 	return b.res, b.err
-}
-
-type charge struct {
-	card, dest string
-	talk       time.Duration
-}
-
-type fakeCharger struct{ charges []charge }
-
-func (f *fakeCharger) Charge(_ context.Context, c Card, e164 string, talk time.Duration, _ string) (int64, error) {
-	f.charges = append(f.charges, charge{c.Number, e164, talk})
-	return int64(talk.Seconds()) * 250_000 / 60, nil
 }
 
 func normalize(d string) (string, bool) {
@@ -150,7 +164,7 @@ func normalize(d string) (string, bool) {
 
 var (
 	now   = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	card1 = Card{Number: "123456789012", Balance: 12_500_000, Currency: "EUR", State: StateActive, Expires: now.Add(24 * time.Hour)}
+	card1 = Card{Number: "123456789012", Account: "card-123456789012", Balance: 12_500_000, Currency: "EUR", State: StateActive, Expires: now.Add(24 * time.Hour)}
 )
 
 func TestServe(t *testing.T) {
@@ -171,16 +185,17 @@ func TestServe(t *testing.T) {
 		want     Result
 		played   string
 		failures int
-		charged  []charge
+		// reserved lists each reservation as destination:talk ended with.
+		reserved string
 	}{
 		{
 			name:   "connected and charged",
 			inputs: []string{"123456789012#", "1234#", "004930123456#"},
 			bridge: &BridgeResult{Status: 200, Talk: 61 * time.Second, Released: true},
-			want:   Result{Outcome: OutcomeConnected, Card: "123456789012", Destination: "+4930123456", Status: 200, Talk: 61 * time.Second, Cost: 254_166},
+			want:   Result{Outcome: OutcomeConnected, Card: "123456789012", Destination: "+4930123456", Max: 50 * time.Minute, Status: 200, Talk: 61 * time.Second, Cost: 254_166},
 			// 12.50 at 0.25/min: 50 minutes.
-			played:  welcome + " balance 12 euros and 50 cents enter_destination minutes_to 50 minutes connecting",
-			charged: []charge{{"123456789012", "+4930123456", 61 * time.Second}},
+			played:   welcome + " balance 12 euros and 50 cents enter_destination minutes_to 50 minutes connecting",
+			reserved: "+4930123456:[1m1s]",
 		},
 		{
 			name:     "three wrong PINs hang up and are reported",
@@ -193,9 +208,10 @@ func TestServe(t *testing.T) {
 			name:     "a wrong PIN then the right one",
 			inputs:   []string{"123456789012#", "4321#", "123456789012#", "1234#", "004930123456#"},
 			bridge:   &BridgeResult{Status: 486},
-			want:     Result{Outcome: OutcomeNotConnected, Card: "123456789012", Destination: "+4930123456", Status: 486, Failures: 1},
+			want:     Result{Outcome: OutcomeNotConnected, Card: "123456789012", Destination: "+4930123456", Max: 50 * time.Minute, Status: 486, Failures: 1},
 			played:   welcome + " invalid enter_card enter_pin balance 12 euros and 50 cents enter_destination minutes_to 50 minutes connecting busy goodbye",
 			failures: 1,
+			reserved: "+4930123456:[0s]",
 		},
 		{
 			name:   "expired",
@@ -224,17 +240,19 @@ func TestServe(t *testing.T) {
 			played: welcome + " balance 0 dollars enter_destination empty goodbye",
 		},
 		{
-			name:   "no rate, not a number, then a good one; unreachable",
-			inputs: []string{"123456789012#", "1234#", "00331234#", "12#", "0049301#"},
-			bridge: &BridgeResult{Status: 503},
-			want:   Result{Outcome: OutcomeNotConnected, Card: "123456789012", Destination: "+49301", Status: 503},
-			played: welcome + " balance 12 euros and 50 cents enter_destination no_rate enter_destination unreachable enter_destination minutes_to 50 minutes connecting unreachable goodbye",
+			name:     "no rate, not a number, then a good one; unreachable",
+			inputs:   []string{"123456789012#", "1234#", "00331234#", "12#", "0049301#"},
+			bridge:   &BridgeResult{Status: 503},
+			want:     Result{Outcome: OutcomeNotConnected, Card: "123456789012", Destination: "+49301", Max: 50 * time.Minute, Status: 503},
+			played:   welcome + " balance 12 euros and 50 cents enter_destination no_rate enter_destination unreachable enter_destination minutes_to 50 minutes connecting unreachable goodbye",
+			reserved: "+49301:[0s]",
 		},
 		{
-			name:   "no bridge wired",
-			inputs: []string{"123456789012#", "1234#", "0049301#"},
-			want:   Result{Outcome: OutcomeNotConnected, Card: "123456789012", Destination: "+49301", Status: 503},
-			played: welcome + " balance 12 euros and 50 cents enter_destination minutes_to 50 minutes connecting unreachable goodbye",
+			name:     "no bridge wired",
+			inputs:   []string{"123456789012#", "1234#", "0049301#"},
+			want:     Result{Outcome: OutcomeNotConnected, Card: "123456789012", Destination: "+49301", Max: 50 * time.Minute, Status: 503},
+			played:   welcome + " balance 12 euros and 50 cents enter_destination minutes_to 50 minutes connecting unreachable goodbye",
+			reserved: "+49301:[0s]",
 		},
 		{
 			name:   "silence three times",
@@ -255,12 +273,12 @@ func TestServe(t *testing.T) {
 			defer cancel()
 			m := &fakeMedia{ids: ids, inputs: c.inputs, hangup: cancel}
 			var failed []netip.Addr
-			ch := &fakeCharger{}
-			cfg := Config{Prompts: lib, Cards: cards, Rater: fakeRater{}, Charger: ch, Normalize: normalize,
+			fb := &fakeBilling{}
+			cfg := Config{Prompts: lib, Cards: cards, Billing: fb, Normalize: normalize,
 				OnFailure: func(a netip.Addr) { failed = append(failed, a) }, Now: func() time.Time { return now }}
-			var br *fakeBridge
+			var br *bridgeRec
 			if c.bridge != nil {
-				br = &fakeBridge{res: *c.bridge}
+				br = &bridgeRec{res: *c.bridge}
 				cfg.Bridge = br
 			}
 			app, err := New(cfg)
@@ -282,8 +300,15 @@ func TestServe(t *testing.T) {
 					t.Errorf("failure reported for %v", a)
 				}
 			}
-			if fmt.Sprint(ch.charges) != fmt.Sprint(c.charged) {
-				t.Errorf("charges %v, want %v", ch.charges, c.charged)
+			var resv []string
+			for _, r := range fb.resv {
+				if r.card != got.Card {
+					t.Errorf("reservation on card %s", r.card)
+				}
+				resv = append(resv, fmt.Sprintf("%s:%v", r.dest, r.ends))
+			}
+			if g := strings.Join(resv, " "); g != c.reserved {
+				t.Errorf("reservations %q, want %q", g, c.reserved)
 			}
 			if br != nil && len(br.reqs) == 1 {
 				r := br.reqs[0]
@@ -303,7 +328,7 @@ func TestNewNeedsPrompts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(Config{Prompts: l, Cards: fakeCards{}, Rater: fakeRater{}, Charger: &fakeCharger{}, Normalize: normalize})
+	_, err = New(Config{Prompts: l, Cards: fakeCards{}, Billing: &fakeBilling{}, Normalize: normalize})
 	if !errors.Is(err, ivr.ErrNoPrompt) {
 		t.Fatalf("missing prompts: %v", err)
 	}
@@ -323,7 +348,7 @@ func TestOneCallPerCard(t *testing.T) {
 		<-release
 		return BridgeResult{Status: 200, Talk: time.Second, Released: true}, nil
 	})
-	app, err := New(Config{Prompts: lib, Cards: fakeCards{"123456789012/1234": card1}, Rater: fakeRater{}, Charger: &fakeCharger{},
+	app, err := New(Config{Prompts: lib, Cards: fakeCards{"123456789012/1234": card1}, Billing: &fakeBilling{},
 		Normalize: normalize, Bridge: br, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +357,9 @@ func TestOneCallPerCard(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := make(chan Result)
-	go func() { first <- app.Serve(ctx, Call{ID: "a", Media: &fakeMedia{ids: ids, inputs: inputs(), hangup: cancel}}) }()
+	go func() {
+		first <- app.Serve(ctx, Call{ID: "a", Media: &fakeMedia{ids: ids, inputs: inputs(), hangup: cancel}})
+	}()
 	<-inBridge
 	m := &fakeMedia{ids: ids, inputs: inputs(), hangup: cancel}
 	if r := app.Serve(ctx, Call{ID: "b", Media: m}); r.Outcome != OutcomeRefused || !strings.HasSuffix(strings.Join(m.played, " "), "unusable goodbye") {
@@ -351,4 +378,6 @@ func TestOneCallPerCard(t *testing.T) {
 
 type bridgeFunc func(context.Context, BridgeRequest) (BridgeResult, error)
 
-func (f bridgeFunc) Bridge(ctx context.Context, r BridgeRequest) (BridgeResult, error) { return f(ctx, r) }
+func (f bridgeFunc) Bridge(ctx context.Context, r BridgeRequest) (BridgeResult, error) {
+	return f(ctx, r)
+}

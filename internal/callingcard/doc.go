@@ -9,11 +9,19 @@
 // and cuts it when the money runs out), and charges the card for the talk
 // time at the end.
 //
+// A card is a prepaid billing account of its own (store.CardAccount:
+// balance, currency, rate deck, ledger) with a number and a PIN hash
+// (pin.go). AccountBilling reserves each call with internal/billing on
+// that account, so the minutes said are what the balance, less the
+// card's other live calls, buys at the deck's rate to the destination,
+// and the talk is debited from the card's ledger at the end. The service
+// also keeps one call per card at a time.
+//
 // Everything the service touches is an interface declared here: Cards
-// (number and PIN check), Rater (the rate to a destination and how long
-// the balance lasts), Bridger (the outbound call) and Charger (the debit),
-// so the flow is tested with fakes and wired to the store, the rating
-// engine and the trunks in the composition root (internal/server).
+// (number and PIN check), Biller and Reservation (rate, longest call,
+// debit) and Bridger (the outbound call), so the flow is tested with
+// fakes and wired to the store, billing and the trunks in the composition
+// root (internal/server).
 //
 // Security: a wrong number or PIN gets the same prompt and takes the same
 // time as a wrong PIN for a real card (Cards implementations must keep

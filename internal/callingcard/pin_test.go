@@ -52,7 +52,7 @@ func TestGenerateAndCheck(t *testing.T) {
 	}
 	defer st.Close()
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	gen, err := Generate(GenerateOptions{Count: 20, Value: 5_000_000, Currency: "EUR", Prefix: "77", Expires: exp,
+	gen, err := Generate(GenerateOptions{Count: 20, Value: 5_000_000, Currency: "EUR", Plan: "retail", Prefix: "77", Expires: exp,
 		Taken: func(n string) bool { return false }}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -105,35 +105,5 @@ func TestGenerateAndCheck(t *testing.T) {
 		if _, err := Generate(bad, time.Now()); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
-	}
-}
-
-func TestFlatRate(t *testing.T) {
-	ctx := context.Background()
-	perMin := FlatRate{PerMinute: 100_000, Increment: 60} // 0.10 a minute
-	perSec := FlatRate{PerMinute: 100_000, Increment: 1}
-	for _, c := range []struct {
-		r       FlatRate
-		balance int64
-		talk    time.Duration
-		maxSecs int
-		cost    int64
-	}{
-		{perMin, 1_000_000, 61 * time.Second, 600, 200_000},               // 10 minutes; 61 s bills two minutes
-		{perMin, 1_050_000, 60 * time.Second, 600, 100_000},               // a started minute is not bought
-		{perSec, 1_000_000, 61 * time.Second, 600, 101_667},               // 61 s at 0.10/60 each, rounded up
-		{perSec, 1_000_000, 1500 * time.Millisecond, 600, 3_334},          // a started second counts
-		{FlatRate{PerMinute: 30, Increment: 1}, 100, time.Second, 200, 1}, // half a micro-unit a second
-	} {
-		q, err := c.r.Quote(ctx, Card{Balance: c.balance}, "+1")
-		if err != nil || q.MaxSeconds != c.maxSecs {
-			t.Errorf("%+v balance %d: max %d (%v), want %d", c.r, c.balance, q.MaxSeconds, err, c.maxSecs)
-		}
-		if got := c.r.Cost(c.talk); got != c.cost {
-			t.Errorf("%+v %v: cost %d, want %d", c.r, c.talk, got, c.cost)
-		}
-	}
-	if _, err := (FlatRate{}).Quote(ctx, Card{Balance: 1}, "+1"); !errors.Is(err, ErrNoRate) {
-		t.Fatalf("no rate: %v", err)
 	}
 }

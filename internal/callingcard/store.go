@@ -3,8 +3,11 @@ package callingcard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/kaopu/kaopu/internal/billing"
+	"github.com/kaopu/kaopu/internal/money"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -27,7 +30,7 @@ func (s StoreCards) Check(ctx context.Context, number, pin string) (Card, error)
 	if !CheckPIN(c.PINHash, number, pin) {
 		return Card{}, ErrInvalid
 	}
-	return Card{Number: c.Number, Balance: c.Balance, Currency: c.Currency, Expires: c.Expires, State: c.State}, nil
+	return Card{Number: c.Number, Account: c.Account, Balance: c.Balance, Currency: c.Currency, Expires: c.Expires, State: c.State}, nil
 }
 
 // Generated is a card just made by Generate, with its PIN in clear (to
@@ -40,9 +43,9 @@ type Generated struct {
 // GenerateOptions say what cards Generate makes.
 type GenerateOptions struct {
 	Count     int
-	Value     int64 // micro-units
+	Value     money.Amount
 	Currency  string
-	Plan      string
+	Plan      string // the rate deck of the cards' accounts
 	Expires   time.Time
 	Prefix    string // digits every number starts with
 	Digits    int    // number length, prefix included (default 12)
@@ -85,50 +88,41 @@ func Generate(opts GenerateOptions, now time.Time) ([]Generated, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Generated{PIN: pin, Card: store.Card{Number: n, PINHash: h, Balance: opts.Value,
+		out = append(out, Generated{PIN: pin, Card: store.Card{Number: n, PINHash: h, Account: store.CardAccount(n), Balance: opts.Value,
 			Currency: opts.Currency, Plan: opts.Plan, Expires: opts.Expires, State: StateActive, Created: now}})
 	}
 	return out, nil
 }
 
-// FlatRate prices every destination the same: PerMinute micro-units a
-// minute, billed in blocks of Increment seconds (60: per minute, 1: per
-// second). It stands in until cards are rated with rate decks
-// (internal/rating); the server wires it from cards.rate_per_minute.
-type FlatRate struct {
-	PerMinute int64
-	Increment int
+// AccountBilling rates and reserves card calls with internal/billing on
+// each card's prepaid account: the account's rate deck prices the
+// destination, its balance less its other live calls' reservations gives
+// the longest call, and End debits the ledger.
+type AccountBilling struct {
+	Biller *billing.Biller
 }
 
-// Quote gives the time the whole balance buys, in whole blocks.
-func (f FlatRate) Quote(_ context.Context, c Card, e164 string) (Quote, error) {
-	if f.PerMinute <= 0 || f.Increment <= 0 {
-		return Quote{}, ErrNoRate
+// Reserve starts billing the card's account for a call to e164.
+func (a AccountBilling) Reserve(ctx context.Context, card Card, e164, callID string) (Reservation, error) {
+	r, err := a.Biller.StartAccount(ctx, card.Account, e164, callID)
+	switch {
+	case errors.Is(err, billing.ErrNoRate), errors.Is(err, billing.ErrNoPlan), errors.Is(err, billing.ErrCurrency):
+		return nil, fmt.Errorf("%w: %w", ErrNoRate, err)
+	case errors.Is(err, billing.ErrInsufficientFunds):
+		return nil, fmt.Errorf("%w: %w", ErrNoCredit, err)
+	case err != nil:
+		return nil, err
 	}
-	// Blocks the balance pays for in full: balance / (PerMinute x
-	// Increment / 60), without rounding the price of a block.
-	blocks := c.Balance * 60 / (f.PerMinute * int64(f.Increment))
-	return Quote{Destination: "flat", PerMinute: f.PerMinute, MaxSeconds: int(blocks) * f.Increment}, nil
+	return accountReservation{r}, nil
 }
 
-// Cost is the price of talk: whole blocks, the last one started counted,
-// rounded up to the micro-unit.
-func (f FlatRate) Cost(talk time.Duration) int64 {
-	secs := int64((talk + time.Second - 1) / time.Second)
-	inc := int64(f.Increment)
-	billed := (secs + inc - 1) / inc * inc
-	return (billed*f.PerMinute + 59) / 60
-}
+type accountReservation struct{ r *billing.Reservation }
 
-// StoreCharger debits cards in the store at a FlatRate.
-type StoreCharger struct {
-	Store store.Cards
-	Rate  FlatRate
-}
+func (r accountReservation) Max() time.Duration { return r.r.Max }
 
-// Charge debits the cost of talk (never below zero) with a ledger entry
-// naming the call.
-func (s StoreCharger) Charge(ctx context.Context, c Card, e164 string, talk time.Duration, callID string) (int64, error) {
-	e, err := s.Store.DebitCard(ctx, c.Number, s.Rate.Cost(talk), "call to "+e164, callID)
-	return -e.Amount, err
+// End bills the talk in whole seconds, a started second counted.
+func (r accountReservation) End(ctx context.Context, talk time.Duration) (money.Amount, error) {
+	billsec := int((talk + time.Second - 1) / time.Second)
+	ch, err := r.r.End(ctx, billsec, 0)
+	return ch.Cost, err
 }

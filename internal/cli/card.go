@@ -1,30 +1,34 @@
 package cli
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kaopu/kaopu/internal/callingcard"
+	"github.com/kaopu/kaopu/internal/money"
 	"github.com/kaopu/kaopu/internal/server"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
-const cardHelp = `kaopu card generate --count N --value AMOUNT [--currency EUR] [--expires DATE]
-                      [--prefix DIGITS] [--digits 12] [--pin-digits 6] [--plan DECK]
-       kaopu card import FILE.csv   (number,pin,value[,currency[,expires[,plan]]])
+const cardHelp = `kaopu card generate --count N --value AMOUNT --plan DECK [--currency EUR] [--expires DATE]
+                      [--prefix DIGITS] [--digits 12] [--pin-digits 6]
+       kaopu card import FILE.csv [--plan DECK] [--currency EUR]
+                      (rows: number,pin,value[,currency[,expires[,plan]]])
        kaopu card list
        kaopu card block NUMBER | unblock NUMBER`
 
-// card manages prepaid calling cards. generate prints each new card's PIN
-// once, as CSV; the store keeps only a hash of it, and list never shows it.
+// card manages prepaid calling cards. A card is a prepaid account of its
+// own (card-NUMBER: balance, currency, rate deck, ledger) with a PIN.
+// generate prints each new card's PIN once, as CSV; the store keeps only a
+// hash of it, and list never shows it.
 func (e *env) card(args []string) int {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
 		fmt.Fprintf(e.stderr, "Usage: %s\n", cardHelp)
@@ -44,7 +48,7 @@ func (e *env) card(args []string) int {
 	prefix := fs.String("prefix", "", "DIGITS every card number starts with")
 	digits := fs.Int("digits", 12, "card number length, prefix included (6-20)")
 	pinDigits := fs.Int("pin-digits", 6, "PIN length (4-12)")
-	plan := fs.String("plan", "", "rate deck the cards' calls are rated with (default: the server's)")
+	plan := fs.String("plan", "", "rate DECK the cards' calls are rated with (kaopu rate import); required unless every imported row names one")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,8 +69,14 @@ func (e *env) card(args []string) int {
 	var gen callingcard.GenerateOptions
 	if sub == "generate" {
 		gen = callingcard.GenerateOptions{Count: *count, Prefix: *prefix, Digits: *digits, PINDigits: *pinDigits, Plan: *plan}
-		if gen.Value, err = parseAmount(*value); err == nil {
-			gen.Currency, err = parseCurrency(*currency)
+		if gen.Value, err = money.Parse(*value); err == nil && gen.Value < 0 {
+			err = errors.New("--value must not be negative")
+		}
+		if err == nil {
+			gen.Currency, err = money.ParseCurrency(*currency)
+		}
+		if err == nil && *plan == "" {
+			err = errors.New("--plan is required: the rate deck the cards' calls are rated with")
 		}
 		if err == nil {
 			gen.Expires, err = parseDate(*expires, true)
@@ -101,6 +111,9 @@ func (e *env) card(args []string) int {
 		}
 		cards, err := callingcard.Generate(gen, time.Now())
 		if err == nil {
+			err = checkPlans(e, st, cards)
+		}
+		if err == nil {
 			err = st.AddCards(e.ctx, cardsOf(cards))
 		}
 		if err != nil {
@@ -110,12 +123,19 @@ func (e *env) card(args []string) int {
 		w := csv.NewWriter(e.stdout)
 		w.Write([]string{"number", "pin", "value", "currency", "expires"})
 		for _, g := range cards {
-			w.Write([]string{g.Number, g.PIN, formatAmount(g.Balance), g.Currency, formatExpiry(g.Expires)})
+			w.Write([]string{g.Number, g.PIN, g.Balance.Format(2), g.Currency, formatExpiry(g.Expires)})
 		}
 		w.Flush()
 		fmt.Fprintf(e.stderr, "%d cards added; their PINs are shown only this once\n", len(cards))
 	case "import":
-		cards, err := readCardsCSV(pos[0])
+		cur, err := money.ParseCurrency(*currency)
+		var cards []callingcard.Generated
+		if err == nil {
+			cards, err = readCardsCSV(pos[0], cur, *plan)
+		}
+		if err == nil {
+			err = checkPlans(e, st, cards)
+		}
 		if err == nil {
 			err = st.AddCards(e.ctx, cardsOf(cards))
 		}
@@ -131,14 +151,10 @@ func (e *env) card(args []string) int {
 			return exitFail
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NUMBER\tBALANCE\tCURRENCY\tEXPIRES\tSTATE\tPLAN\tLAST USED")
+		fmt.Fprintln(tw, "NUMBER\tBALANCE\tCURRENCY\tEXPIRES\tSTATE\tPLAN\tACCOUNT")
 		for _, c := range cards {
-			used := "-"
-			if !c.Used.IsZero() {
-				used = c.Used.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Number, formatAmount(c.Balance), c.Currency,
-				dash(formatExpiry(c.Expires)), c.State, dash(c.Plan), used)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Number, c.Balance.Format(2), c.Currency,
+				dash(formatExpiry(c.Expires)), c.State, dash(c.Plan), c.Account)
 		}
 		tw.Flush()
 	case "block", "unblock":
@@ -170,7 +186,7 @@ func formatExpiry(t time.Time) string {
 // readCardsCSV reads number,pin,value[,currency[,expires[,plan]]] rows; a
 // first row whose first field is "number" is a header. The whole file is
 // checked before anything is stored.
-func readCardsCSV(path string) ([]callingcard.Generated, error) {
+func readCardsCSV(path, currency, plan string) ([]callingcard.Generated, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -198,18 +214,19 @@ func readCardsCSV(path string) ([]callingcard.Generated, error) {
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 		}
-		g := callingcard.Generated{PIN: rec[1], Card: store.Card{Number: rec[0], Currency: "EUR", State: callingcard.StateActive, Created: now}}
+		g := callingcard.Generated{PIN: rec[1], Card: store.Card{Number: rec[0], Account: store.CardAccount(rec[0]), Currency: currency,
+			Plan: plan, State: callingcard.StateActive, Created: now}}
 		if err := callingcard.CheckNumber(g.Number); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		if err := callingcard.CheckPINFormat(g.PIN); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		if g.Balance, err = parseAmount(rec[2]); err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+		if g.Balance, err = money.Parse(rec[2]); err != nil || g.Balance < 0 {
+			return nil, fmt.Errorf("line %d: value %q: want a decimal amount such as 10 or 4.50", line, rec[2])
 		}
 		if len(rec) > 3 && rec[3] != "" {
-			if g.Currency, err = parseCurrency(rec[3]); err != nil {
+			if g.Currency, err = money.ParseCurrency(rec[3]); err != nil {
 				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
 		}
@@ -218,8 +235,11 @@ func readCardsCSV(path string) ([]callingcard.Generated, error) {
 				return nil, fmt.Errorf("line %d: expires: %w", line, err)
 			}
 		}
-		if len(rec) > 5 {
+		if len(rec) > 5 && rec[5] != "" {
 			g.Plan = rec[5]
+		}
+		if g.Plan == "" {
+			return nil, fmt.Errorf("line %d: no rate deck: give --plan or a plan column", line)
 		}
 		if g.PINHash, err = callingcard.HashPIN(g.Number, g.PIN); err != nil {
 			return nil, err
@@ -232,33 +252,23 @@ func readCardsCSV(path string) ([]callingcard.Generated, error) {
 	return out, nil
 }
 
-// parseAmount reads a non-negative decimal amount with at most 6
-// decimals into micro-units.
-func parseAmount(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	whole, frac, _ := strings.Cut(s, ".")
-	if s == "" || strings.Trim(whole+frac, "0123456789") != "" || len(frac) > 6 || len(whole) > 12 || whole+frac == "" {
-		return 0, fmt.Errorf("amount %q: want a decimal such as 10 or 4.50 (at most 6 decimals)", s)
+// checkPlans makes sure each card's rate deck exists, in the card's
+// currency (billing refuses a call whose account and deck currencies
+// differ).
+func checkPlans(e *env, st interface {
+	GetDeck(ctx context.Context, name string) (store.RateDeck, error)
+}, cards []callingcard.Generated) error {
+	for _, c := range cards {
+		d, err := st.GetDeck(e.ctx, c.Plan)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("card %s: no rate deck %q (kaopu rate import)", c.Number, c.Plan)
+		}
+		if err != nil {
+			return err
+		}
+		if d.Currency != c.Currency {
+			return fmt.Errorf("card %s in %s, rate deck %s in %s", c.Number, c.Currency, d.Name, d.Currency)
+		}
 	}
-	w, _ := strconv.ParseInt("0"+whole, 10, 64)
-	f, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
-	return w*1_000_000 + f, nil
-}
-
-// formatAmount writes micro-units with at least two decimals.
-func formatAmount(m int64) string {
-	s := fmt.Sprintf("%d.%06d", m/1_000_000, m%1_000_000)
-	s = strings.TrimRight(s, "0")
-	if i := strings.IndexByte(s, '.'); len(s)-i-1 < 2 {
-		s += strings.Repeat("0", 2-(len(s)-i-1))
-	}
-	return s
-}
-
-func parseCurrency(s string) (string, error) {
-	c := strings.ToUpper(strings.TrimSpace(s))
-	if len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return "", fmt.Errorf("currency %q: want a three-letter code such as EUR", s)
-	}
-	return c, nil
+	return nil
 }

@@ -47,8 +47,9 @@ Usage:
   kaopu route   add NAME --pattern P --trunks T1,T2 [--strip N] [--prepend D]
                 [--priority N] | list | del NAME
   kaopu did     add NUMBER --to USER_OR_EXT [--trunk NAME] | list | del NUMBER
-  kaopu card    generate --count N --value AMOUNT [--currency C] [--expires DATE]
-                [--prefix DIGITS] | import FILE.csv | list | block NUMBER | unblock NUMBER
+  kaopu card    generate --count N --value AMOUNT --plan DECK [--currency C] [--expires DATE]
+                [--prefix DIGITS] | import FILE.csv [--plan DECK] | list | block NUMBER |
+                unblock NUMBER
   kaopu cdr     list [--from DATE] [--to DATE] [--limit N] |
                 export --format csv|json [--from DATE] [--to DATE]
   kaopu phone   [call TARGET | answer [--auto] | msg TARGET TEXT]

@@ -48,11 +48,6 @@ type Cards struct {
 	CountryCode         string `yaml:"country_code"`
 	NationalPrefix      string `yaml:"national_prefix"`
 	InternationalPrefix string `yaml:"international_prefix"`
-	// RatePerMinute is the price of a minute to any destination, in the
-	// card's currency, billed per Increment seconds: a flat rate until
-	// cards are rated with rate decks. "" refuses every destination.
-	RatePerMinute string `yaml:"rate_per_minute"`
-	Increment     int    `yaml:"increment"`
 	// MaxAttempts wrong card numbers or PINs end a call; each counts
 	// toward the source's ban like an authentication failure.
 	MaxAttempts int `yaml:"max_attempts"`
@@ -225,7 +220,7 @@ func Default() Config {
 			MaxContacts:    10,
 			NATKeepalive:   Duration(30 * time.Second),
 		},
-		Cards: Cards{NationalPrefix: "0", InternationalPrefix: "00", Increment: 60, MaxAttempts: 3,
+		Cards: Cards{NationalPrefix: "0", InternationalPrefix: "00", MaxAttempts: 3,
 			DigitTimeout: Duration(8 * time.Second)},
 		Calls: Calls{
 			NoAnswerTimeout:   Duration(30 * time.Second),
@@ -586,15 +581,6 @@ func (c Cards) validate() error {
 		if strings.Trim(v, "0123456789") != "" || len(v) > 4 {
 			return &Error{key, v, "up to 4 digits"}
 		}
-	}
-	if r := c.RatePerMinute; r != "" {
-		whole, frac, _ := strings.Cut(r, ".")
-		if strings.Trim(whole+frac, "0123456789") != "" || whole+frac == "" || len(frac) > 6 {
-			return &Error{"cards.rate_per_minute", r, "a decimal amount such as 0.10"}
-		}
-	}
-	if c.Increment < 1 || c.Increment > 3600 {
-		return &Error{"cards.increment", strconv.Itoa(c.Increment), "1..3600 seconds"}
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
 		return &Error{"cards.max_attempts", strconv.Itoa(c.MaxAttempts), "1..10"}

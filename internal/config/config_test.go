@@ -63,9 +63,6 @@ func TestValidateNamesKey(t *testing.T) {
 		{"sip.idle_timeout", func(c *Config) { c.SIP.IdleTimeout = Duration(time.Second) }},
 		{"cards.access", func(c *Config) { c.Cards.Access = []string{"88a"} }},
 		{"cards.country_code", func(c *Config) { c.Cards.CountryCode = "+49" }},
-		{"cards.rate_per_minute", func(c *Config) { c.Cards.RatePerMinute = "1,5" }},
-		{"cards.rate_per_minute", func(c *Config) { c.Cards.RatePerMinute = "0.1234567" }},
-		{"cards.increment", func(c *Config) { c.Cards.Increment = 0 }},
 		{"cards.max_attempts", func(c *Config) { c.Cards.MaxAttempts = 0 }},
 		{"cards.digit_timeout", func(c *Config) { c.Cards.DigitTimeout = Duration(100 * time.Millisecond) }},
 	}

@@ -39,7 +39,7 @@ var allowedDeps = map[string][]string{
 	"media/dtmf":      {},                                                          // RFC 4733 events; no SIP, no sockets
 	"media/wav":       {},                                                          // audio files
 	"ivr":             {"media", "media/codec", "media/dtmf", "media/wav", "sdpx"}, // media applications' endpoint; no SIP
-	"callingcard":     {"ivr", "store"},                                            // the calling-card service; no SIP
+	"callingcard":     {"ivr", "store", "money", "billing"},                        // the calling-card service; no SIP
 	"ua":              {"media/codec", "media/dtmf", "media/wav", "sdpx"},
 	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},

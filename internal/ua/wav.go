@@ -88,8 +88,6 @@ type WAVSink struct {
 	buf []int16
 }
 
-const wavHeaderSize = 44
-
 // Open creates the file and writes a header to be completed by Close.
 func (s *WAVSink) Open(rate int) error {
 	f, err := os.Create(s.Path)
