@@ -149,12 +149,14 @@ type Call struct {
 	Inbound bool
 	E164    string
 
-	in     *sipgo.DialogServerSession
-	out    *sipgo.DialogClientSession
-	cdr    *cdr.Call
-	med    *anchor       // nil: SDP passes through untouched
-	app    *ivr.Endpoint // a media application answered the call (app.go)
-	direct bool          // a direct call to sip:user@IP:port
+	in  *sipgo.DialogServerSession
+	out *sipgo.DialogClientSession
+	cdr *cdr.Call
+	med *anchor       // nil: SDP passes through untouched
+	app *ivr.Endpoint // a media application answered the call (app.go)
+	// appAnswer is the SDP answer the application's endpoint gave.
+	appAnswer []byte
+	direct    bool // a direct call to sip:user@IP:port
 
 	ctx    context.Context
 	cancel context.CancelFunc

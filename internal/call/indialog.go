@@ -147,6 +147,9 @@ func mustRemote(s *sdpx.Session) netip.AddrPort {
 // NOTIFY, MESSAGE) to the other party and its final answer back, with SDP
 // rewritten toward each side. False when the request belongs to no call.
 func (m *Manager) relay(req *sip.Request, tx sip.ServerTransaction) bool {
+	if m.appInDialog(req, tx) {
+		return true
+	}
 	sd, ok := m.match(req)
 	if !ok {
 		return false
