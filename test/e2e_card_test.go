@@ -17,8 +17,9 @@ import (
 
 const cardConfig = sippConfig + `cards:
   access: ["8800"]
-  country_code: "49"
   digit_timeout: 4s
+calls:
+  country_code: "49"
 security:
   ban_failures: 3
   ban_window: 60s
@@ -56,7 +57,16 @@ func cardServer(t *testing.T) *harness.Server {
 // then pause.
 func cardCall(t *testing.T, srv *harness.Server, src string, keys [3]string, pause time.Duration) *harness.SippResult {
 	t.Helper()
-	b, err := os.ReadFile(harness.Scenario(t, "uac_card.xml"))
+	scenario, timeout := cardScenario(t, "uac_card.xml", keys, pause)
+	return harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", src,
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+}
+
+// cardScenario writes the named scenario with the pcap files of keys and
+// the pauses filled in, and returns it with a sipp -timeout to match.
+func cardScenario(t *testing.T, name string, keys [3]string, pause time.Duration) (path, timeout string) {
+	t.Helper()
+	b, err := os.ReadFile(harness.Scenario(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,24 +74,22 @@ func cardCall(t *testing.T, srv *harness.Server, src string, keys [3]string, pau
 	dir := t.TempDir()
 	total := time.Duration(0)
 	for i, k := range keys {
-		path := filepath.Join(dir, fmt.Sprintf("keys%d.pcap", i+1))
+		pcap := filepath.Join(dir, fmt.Sprintf("keys%d.pcap", i+1))
 		// Each file's events get their own timestamps (see DTMFPcap).
-		d, err := harness.DTMFPcap(path, k, 101, uint32(100000*(i+1)), uint16(1000*(i+1)))
+		d, err := harness.DTMFPcap(pcap, k, 101, uint32(100000*(i+1)), uint16(1000*(i+1)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		total += d + pause
-		s = strings.ReplaceAll(s, fmt.Sprintf("@PCAP%d@", i+1), path)
+		s = strings.ReplaceAll(s, fmt.Sprintf("@PCAP%d@", i+1), pcap)
 		s = strings.ReplaceAll(s, fmt.Sprintf("@PAUSE%d@", i+1), fmt.Sprint((d + pause).Milliseconds()))
 	}
-	scenario := filepath.Join(dir, "uac_card.xml")
+	scenario := filepath.Join(dir, name)
 	if err := os.WriteFile(scenario, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The prompts after the last digits take about 15 s at most.
-	timeout := fmt.Sprintf("%ds", int((total + 40*time.Second).Seconds()))
-	return harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", src,
-		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+	return scenario, fmt.Sprintf("%ds", int((total + 40*time.Second).Seconds()))
 }
 
 // TestCallingCardSipp: the caller keys the card number, the PIN and a
@@ -148,5 +156,33 @@ func TestCallingCardWrongPINs(t *testing.T) {
 	}
 	if strings.Contains(srv.Log(), "1111") || strings.Contains(srv.Log(), "2222") {
 		t.Error("a PIN entered appears in the server log")
+	}
+}
+
+// TestCallingCardDID: a carrier's call to a DID mapped to the access
+// number (kaopu did add NUMBER --to 8800) reaches the service without
+// digest auth. Three wrong PINs end it, but the carrier's address, which
+// carries every caller's calls, is not counted toward a ban.
+func TestCallingCardDID(t *testing.T) {
+	srv := cardServer(t)
+	cli(t, srv, "trunk", "add", "carrier", "--address", "127.0.0.4:5060", "--qualify", "0")
+	cli(t, srv, "did", "add", "030 5550 100", "--to", "8800", "--trunk", "carrier", "--config", srv.ConfigFile)
+	time.Sleep(1500 * time.Millisecond) // the server reloads trunks and DIDs within a second
+	scenario, timeout := cardScenario(t, "uac_card_did.xml",
+		[3]string{cardNumber + "#1111#", cardNumber + "#2222#", cardNumber + "#3333#"}, 2500*time.Millisecond)
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "+49305550100", "-i", "127.0.0.4",
+		"-key", "caller", "+4915112345", "-timeout", timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (answered without auth, then a BYE from the service)\n%s", r.ExitCode, r.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `call answered by application`, `from=\+4915112345`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=bad_pin`, `failures=3`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // bans are written behind, within a second
+	if out, _ := harness.RunCLI(t, "ban", "list", "--data", srv.DataDir); strings.Contains(out, "127.0.0.4") {
+		t.Fatalf("the carrier was banned for its callers' wrong PINs: %q", out)
 	}
 }

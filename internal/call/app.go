@@ -28,7 +28,7 @@ type AppCall struct {
 	ID       string     // the caller's Call-ID
 	Caller   string     // the authenticated user
 	Dialed   string     // the Request-URI user (the access number)
-	Source   netip.Addr // where the INVITE came from
+	Source   netip.Addr // where the INVITE came from; zero for a carrier's call (a DID)
 	Endpoint *ivr.Endpoint
 	Log      *slog.Logger
 }
@@ -45,7 +45,9 @@ func (m *Manager) app(number string) (App, bool) {
 // from the port pool answers the offer, the 2xx goes out and, once ACKed,
 // the application runs on a goroutine of its own. It returns whether the
 // call is up (the caller's call slot is then released when it ends).
-func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction, caller string, rec *cdr.Call, release func()) bool {
+// src is the caller's address for ban counting, zero for a carrier's
+// call (a trunk's address is never the caller's).
+func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction, caller string, src netip.Addr, rec *cdr.Call, release func()) bool {
 	callID := req.CallID().Value()
 	dialed := req.Recipient.User
 	log := m.log.With("call_id", callID, "from", caller, "to", dialed)
@@ -107,11 +109,10 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 	}
 	// The 2xx is ACKed: the transaction need not hold on (see OnInvite).
 	tx.Terminate()
-	src, _ := netip.ParseAddrPort(req.Source())
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		app.Serve(ctx, AppCall{ID: callID, Caller: caller, Dialed: dialed, Source: src.Addr().Unmap(), Endpoint: ep, Log: log})
+		app.Serve(ctx, AppCall{ID: callID, Caller: caller, Dialed: dialed, Source: src, Endpoint: ep, Log: log})
 		ep.Close()
 		if !c.ended.Load() {
 			bye(c.in)

@@ -372,7 +372,11 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			trunkRel = sync.OnceFunc(rel)
 			appRelease = func() { release(); trunkRel() }
 		}
-		if m.answerApp(app, req, tx, ar.User, rec, appRelease) {
+		var appSrc netip.Addr
+		if !fromTrunk {
+			appSrc = src.Addr().Unmap()
+		}
+		if m.answerApp(app, req, tx, ar.User, appSrc, rec, appRelease) {
 			up = true
 		} else if trunkRel != nil {
 			trunkRel()

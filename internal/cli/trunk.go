@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -175,12 +176,13 @@ func (e *env) openStore(cmd string, c *common, fs *flag.FlagSet) (*storeHandle, 
 		fmt.Fprintf(e.stderr, "kaopu %s: %v\n", cmd, err)
 		return nil, false
 	}
-	return &storeHandle{Store: st, numbering: server.Numbering(cfg)}, true
+	return &storeHandle{Store: st, numbering: server.Numbering(cfg), apps: cfg.Cards.Access}, true
 }
 
 type storeHandle struct {
 	store.Store
 	numbering dialplan.Numbering
+	apps      []string // numbers of media applications (cards.access)
 }
 
 // subcommand splits args into a known subcommand and its flags; code is
@@ -415,7 +417,7 @@ func (e *env) did(args []string) int {
 	fs := newFlagSet("did "+sub, e.stderr, didHelp)
 	var c common
 	c.register(fs)
-	to := fs.String("to", "", "user name or extension the number rings")
+	to := fs.String("to", "", "user name or extension the number rings, or a number of cards.access (the calling-card service)")
 	viaTrunk := fs.String("trunk", "", "accept the number only from this trunk (default: any trunk)")
 	pos, err := parse(fs, rest)
 	if err != nil {
@@ -454,8 +456,9 @@ func (e *env) did(args []string) int {
 	}
 	switch sub {
 	case "add":
-		if _, err := st.GetUser(e.ctx, *to); err != nil {
-			// An extension is fine too.
+		if _, err := st.GetUser(e.ctx, *to); err != nil && !slices.Contains(st.apps, *to) {
+			// An extension is fine too, and so is the calling-card
+			// service's access number.
 			found := false
 			users, lerr := st.ListUsers(e.ctx)
 			if lerr != nil {

@@ -43,11 +43,9 @@ type Cards struct {
 	// route to it from trunks, they are numbers our authenticated users
 	// dial; the service charges the card, not the user.
 	Access []string `yaml:"access"`
-	// CountryCode, NationalPrefix and InternationalPrefix turn what the
-	// caller dials into E.164 (0049..., 030... with country code 49, +...).
-	CountryCode         string `yaml:"country_code"`
-	NationalPrefix      string `yaml:"national_prefix"`
-	InternationalPrefix string `yaml:"international_prefix"`
+	// The number a card caller dials becomes E.164 with the numbering
+	// of calls.country_code, calls.national_prefix and
+	// calls.international_prefix.
 	// MaxAttempts wrong card numbers or PINs end a call; each counts
 	// toward the source's ban like an authentication failure.
 	MaxAttempts int `yaml:"max_attempts"`
@@ -220,7 +218,7 @@ func Default() Config {
 			MaxContacts:    10,
 			NATKeepalive:   Duration(30 * time.Second),
 		},
-		Cards: Cards{NationalPrefix: "0", InternationalPrefix: "00", MaxAttempts: 3,
+		Cards: Cards{MaxAttempts: 3,
 			DigitTimeout: Duration(8 * time.Second)},
 		Calls: Calls{
 			NoAnswerTimeout:   Duration(30 * time.Second),
@@ -574,12 +572,6 @@ func (c Cards) validate() error {
 	for _, n := range c.Access {
 		if n == "" || strings.Trim(n, "0123456789*#+") != "" {
 			return &Error{"cards.access", n, "dialable numbers (digits, *, #, +)"}
-		}
-	}
-	for key, v := range map[string]string{"cards.country_code": c.CountryCode, "cards.national_prefix": c.NationalPrefix,
-		"cards.international_prefix": c.InternationalPrefix} {
-		if strings.Trim(v, "0123456789") != "" || len(v) > 4 {
-			return &Error{key, v, "up to 4 digits"}
 		}
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {

@@ -62,7 +62,6 @@ func TestValidateNamesKey(t *testing.T) {
 		{"sip.message_timeout", func(c *Config) { c.SIP.MessageTimeout = Duration(time.Hour) }},
 		{"sip.idle_timeout", func(c *Config) { c.SIP.IdleTimeout = Duration(time.Second) }},
 		{"cards.access", func(c *Config) { c.Cards.Access = []string{"88a"} }},
-		{"cards.country_code", func(c *Config) { c.Cards.CountryCode = "+49" }},
 		{"cards.max_attempts", func(c *Config) { c.Cards.MaxAttempts = 0 }},
 		{"cards.digit_timeout", func(c *Config) { c.Cards.DigitTimeout = Duration(100 * time.Millisecond) }},
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/callingcard"
 	"github.com/kaopu/kaopu/internal/config"
-	"github.com/kaopu/kaopu/internal/dialplan"
 	"github.com/kaopu/kaopu/internal/ivr"
 )
 
@@ -17,7 +16,8 @@ import (
 // (cards.access); nil when there are none. The outbound leg (Bridge) is
 // not wired yet: it needs the trunk routes, and until then the service
 // says the number cannot be reached after the balance and minutes.
-func (s *Server) cardService(cfg config.Cards) (func(dialed string) (call.App, bool), error) {
+func (s *Server) cardService(all config.Config) (func(dialed string) (call.App, bool), error) {
+	cfg := all.Cards
 	if len(cfg.Access) == 0 {
 		return nil, nil
 	}
@@ -25,8 +25,7 @@ func (s *Server) cardService(cfg config.Cards) (func(dialed string) (call.App, b
 	if err != nil {
 		return nil, fmt.Errorf("calling-card prompts: %w", err)
 	}
-	numbering := dialplan.Numbering{CountryCode: cfg.CountryCode, NationalPrefix: cfg.NationalPrefix,
-		InternationalPrefix: cfg.InternationalPrefix}
+	numbering := Numbering(all) // calls.country_code and the prefixes
 	app, err := callingcard.New(callingcard.Config{
 		Prompts: prompts,
 		Cards:   callingcard.StoreCards{Store: s.st},

@@ -618,7 +618,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.trunks.Load(ctx); err != nil {
 		return fmt.Errorf("loading trunks: %w", err)
 	}
-	apps, err := s.cardService(cfg.Cards)
+	apps, err := s.cardService(cfg)
 	if err != nil {
 		return err
 	}
