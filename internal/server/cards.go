@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/kaopu/kaopu/internal/billing"
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/callingcard"
 	"github.com/kaopu/kaopu/internal/config"
@@ -29,9 +28,9 @@ func (s *Server) cardService(all config.Config) (func(dialed string) (call.App, 
 	app, err := callingcard.New(callingcard.Config{
 		Prompts: prompts,
 		Cards:   callingcard.StoreCards{Store: s.st},
-		// A card is a prepaid account of its own, which only card calls
-		// charge: the service's Biller holds every reservation on it.
-		Billing:   callingcard.AccountBilling{Biller: billing.New(billing.Config{Store: s.st})},
+		// A card is a prepaid account of its own: the server's Biller
+		// holds its reservations like any account's.
+		Billing:   callingcard.AccountBilling{Biller: s.biller},
 		Normalize: numbering.ToE164,
 		// A wrong card number or PIN counts like a failed digest login.
 		OnFailure:    func(ip netip.Addr) { s.bans.Fail(ip) },
