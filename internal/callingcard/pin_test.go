@@ -107,3 +107,12 @@ func TestGenerateAndCheck(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckPIN is the cost of one PIN check (what a caller's attempt
+// and an attacker's guess each cost).
+func BenchmarkCheckPIN(b *testing.B) {
+	h, _ := HashPIN("123456789012", "123456")
+	for b.Loop() {
+		CheckPIN(h, "123456789012", "123456")
+	}
+}
