@@ -27,19 +27,24 @@ func (s *Server) chargeTrunkCall(c *call.Call, t call.TrunkTarget) error {
 		return nil
 	case errors.Is(err, billing.ErrInsufficientFunds):
 		s.denied.funds.Add(1)
-		return errors.New("Insufficient Funds")
+		return refusal("Insufficient Funds")
 	case errors.Is(err, billing.ErrNoRate):
 		s.denied.noRate.Add(1)
-		return errors.New("No Rate For Destination")
+		return refusal("No Rate For Destination")
 	case err != nil:
 		c.Log.Error("billing refused the call", "error", err)
-		return errors.New("Billing Unavailable")
+		return refusal("Billing Unavailable")
 	}
 	c.Log.Info("rated call", "account", res.Account, "destination", res.Rate.Destination,
 		"prefix", res.Rate.Prefix, "max", res.Max.String())
 	c.SetCharger(reservation{res})
 	return nil
 }
+
+// refusal is the reason phrase of a 403 to a trunk call billing refused.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
 
 // reservation adapts a billing reservation to call.Charger.
 type reservation struct{ r *billing.Reservation }
