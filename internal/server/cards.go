@@ -12,9 +12,9 @@ import (
 )
 
 // cardService wires the calling-card service to its access numbers
-// (cards.access); nil when there are none. The outbound leg (Bridge) is
-// not wired yet: it needs the trunk routes, and until then the service
-// says the number cannot be reached after the balance and minutes.
+// (cards.access); nil when there are none. The outbound leg goes through
+// the trunk routes (cardBridge); a destination no route matches is "cannot
+// be reached".
 func (s *Server) cardService(all config.Config) (func(dialed string) (call.App, bool), error) {
 	cfg := all.Cards
 	if len(cfg.Access) == 0 {
@@ -32,6 +32,7 @@ func (s *Server) cardService(all config.Config) (func(dialed string) (call.App, 
 		// holds its reservations like any account's.
 		Billing:   callingcard.AccountBilling{Biller: s.biller},
 		Normalize: numbering.ToE164,
+		Bridge:    cardBridge{s},
 		// A wrong card number or PIN counts like a failed digest login.
 		OnFailure:    func(ip netip.Addr) { s.bans.Fail(ip) },
 		MaxAttempts:  cfg.MaxAttempts,
@@ -60,4 +61,18 @@ type cardApp struct{ app *callingcard.App }
 func (a cardApp) Serve(ctx context.Context, c call.AppCall) {
 	a.app.Serve(ctx, callingcard.Call{ID: c.ID, Source: c.Source, Media: c.Endpoint, Endpoint: c.Endpoint,
 		Log: c.Log.With("app", "callingcard")})
+}
+
+// cardBridge places a card call's outbound leg with the call layer
+// (call.Manager.BridgeApp): through the trunks of the routes that match
+// the destination, the caller's media relayed to the carrier's.
+type cardBridge struct{ s *Server }
+
+func (b cardBridge) Bridge(ctx context.Context, req callingcard.BridgeRequest) (callingcard.BridgeResult, error) {
+	calls := b.s.calls // set after the service is made; calls arrive later
+	if calls == nil {
+		return callingcard.BridgeResult{Status: 503}, nil
+	}
+	r, err := calls.BridgeApp(ctx, call.AppBridgeRequest{Endpoint: req.Endpoint, Number: req.Destination, Max: req.MaxDuration})
+	return callingcard.BridgeResult{Status: r.Status, Talk: r.Talk, Released: r.Released}, err
 }
