@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +186,84 @@ func TestCallingCardDID(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // bans are written behind, within a second
 	if out, _ := harness.RunCLI(t, "ban", "list", "--data", srv.DataDir); strings.Contains(out, "127.0.0.4") {
 		t.Fatalf("the carrier was banned for its callers' wrong PINs: %q", out)
+	}
+}
+
+// TestCallingCardConnected: the destination goes out through a trunk. A
+// route for +49 sends it to a sipp carrier, which gets the INVITE for the
+// number in E.164, answers with PCMU and telephone-event, and echoes the
+// RTP it gets. The caller, connected without a re-INVITE, keys four digits
+// (RTP the relay must carry to the carrier and back) and hangs up a few
+// seconds later; the BYE reaches the carrier. The card is charged one
+// increment of its rate (0.10 a minute, per minute: 5.00 - 0.10 = 4.90),
+// which its account's ledger shows.
+func TestCallingCardConnected(t *testing.T) {
+	srv := cardServer(t)
+	port := harness.FreePort(t, "udp")
+	cli(t, srv, "trunk", "add", "carrier", "--address", fmt.Sprintf("127.0.0.5:%d", port), "--qualify", "0")
+	cli(t, srv, "route", "add", "de", "--pattern", "+49", "--trunks", "carrier")
+	time.Sleep(1500 * time.Millisecond) // the server reloads trunks every second
+
+	scenario, timeout := cardScenario(t, "uac_card_talk.xml", [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 300*time.Millisecond)
+	pcap4 := filepath.Join(t.TempDir(), "talk.pcap")
+	if _, err := harness.DTMFPcap(pcap4, "1234", 101, 900000, 9000); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The minutes and "connecting" take a few seconds after the number;
+	// then the carrier answers at once.
+	s := strings.NewReplacer("@TALK@", "9000", "@PCAP4@", pcap4, "@HANGUP@", "2500").Replace(string(b))
+	if err := os.WriteFile(scenario, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	to, _ := time.ParseDuration(timeout)
+	wait := callee(t, port, "-i", "127.0.0.5", "-sf", harness.Scenario(t, "uas_carrier_dtmf.xml"), "-rtp_echo",
+		"-timeout", fmt.Sprintf("%ds", int((to + 15*time.Second).Seconds())))
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", "127.0.0.1",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (connected, then its own BYE answered)\n%s", r.ExitCode, r.Errors)
+	}
+	u := wait()
+	if u.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (INVITE answered, then the caller's BYE)\n%s", u.ExitCode, u.Errors)
+	}
+	if inv := receivedInvite(t, u); inv.StartLine != fmt.Sprintf("INVITE sip:+4930123456@127.0.0.5:%d SIP/2.0", port) {
+		t.Errorf("carrier got %q, want the destination in E.164", inv.StartLine)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=connected`, `card=`+cardNumber,
+		`destination=\+4930123456`, `status=200`, `cost=0.10? `); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	line, err := srv.WaitLog(time.Second, `application call media`)
+	if err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	t.Log(line)
+	// Every leg moved packets: the caller's digits went to the carrier,
+	// and its echo came back to the caller.
+	for _, k := range []string{"caller_packets_in", "carrier_packets_out", "carrier_packets_in", "caller_packets_out"} {
+		m := regexp.MustCompile(k + `=(\d+)`).FindStringSubmatch(line)
+		if m == nil || m[1] == "0" {
+			t.Errorf("relay %s: %q", k, line)
+		}
+	}
+	talk := regexp.MustCompile(`talk=([0-9.]+)s`).FindStringSubmatch(line)
+	if talk == nil {
+		t.Fatalf("no talk time: %q", line)
+	}
+	if sec, _ := strconv.ParseFloat(talk[1], 64); sec < 2 || sec > 12 {
+		t.Errorf("talk %ss, want the few seconds between the answer and the caller's BYE", talk[1])
+	}
+	out := cli(t, srv, "card", "list")
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), cardNumber+" 4.90 EUR") {
+		t.Errorf("kaopu card list after a call of under a minute at 0.10 a minute: %q", out)
+	}
+	out = cli(t, srv, "account", "show", "card-"+cardNumber)
+	if !strings.Contains(out, "4.90 EUR") || !strings.Contains(out, "-0.10") || !strings.Contains(out, "call to +4930123456") {
+		t.Errorf("kaopu account show card-%s: %q", cardNumber, out)
 	}
 }
