@@ -189,6 +189,49 @@ func TestCallingCardDID(t *testing.T) {
 	}
 }
 
+// cardTrunk adds trunk "carrier" at 127.0.0.5 on a free port, with a
+// route for +49 to it, and returns the port.
+func cardTrunk(t *testing.T, srv *harness.Server) int {
+	t.Helper()
+	port := harness.FreePort(t, "udp")
+	cli(t, srv, "trunk", "add", "carrier", "--address", fmt.Sprintf("127.0.0.5:%d", port), "--qualify", "0")
+	cli(t, srv, "route", "add", "de", "--pattern", "+49", "--trunks", "carrier")
+	time.Sleep(1500 * time.Millisecond) // the server reloads trunks every second
+	return port
+}
+
+// talkScenario is uac_card_talk.xml for keys: once the destination is
+// keyed it waits talk, plays four digits (RTP for the relay) and hangs up
+// after hangup; it returns the scenario and a sipp -timeout in seconds.
+func talkScenario(t *testing.T, keys [3]string, talk, hangup time.Duration) (string, time.Duration) {
+	t.Helper()
+	scenario, timeout := cardScenario(t, "uac_card_talk.xml", keys, 300*time.Millisecond)
+	pcap4 := filepath.Join(t.TempDir(), "talk.pcap")
+	if _, err := harness.DTMFPcap(pcap4, "1234", 101, 900000, 9000); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer("@TALK@", fmt.Sprint(talk.Milliseconds()), "@PCAP4@", pcap4,
+		"@HANGUP@", fmt.Sprint(hangup.Milliseconds())).Replace(string(b))
+	if err := os.WriteFile(scenario, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	to, _ := time.ParseDuration(timeout)
+	return scenario, to + talk + hangup
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%ds", int(d.Seconds())) }
+
+// cardCaller runs a card caller scenario as alice.
+func cardCaller(t *testing.T, srv *harness.Server, scenario string, timeout time.Duration) *harness.SippResult {
+	t.Helper()
+	return harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", "127.0.0.1",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", secs(timeout))
+}
+
 // TestCallingCardConnected: the destination goes out through a trunk. A
 // route for +49 sends it to a sipp carrier, which gets the INVITE for the
 // number in E.164, answers with PCMU and telephone-event, and echoes the
@@ -199,31 +242,13 @@ func TestCallingCardDID(t *testing.T) {
 // which its account's ledger shows.
 func TestCallingCardConnected(t *testing.T) {
 	srv := cardServer(t)
-	port := harness.FreePort(t, "udp")
-	cli(t, srv, "trunk", "add", "carrier", "--address", fmt.Sprintf("127.0.0.5:%d", port), "--qualify", "0")
-	cli(t, srv, "route", "add", "de", "--pattern", "+49", "--trunks", "carrier")
-	time.Sleep(1500 * time.Millisecond) // the server reloads trunks every second
-
-	scenario, timeout := cardScenario(t, "uac_card_talk.xml", [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 300*time.Millisecond)
-	pcap4 := filepath.Join(t.TempDir(), "talk.pcap")
-	if _, err := harness.DTMFPcap(pcap4, "1234", 101, 900000, 9000); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(scenario)
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := cardTrunk(t, srv)
 	// The minutes and "connecting" take a few seconds after the number;
 	// then the carrier answers at once.
-	s := strings.NewReplacer("@TALK@", "9000", "@PCAP4@", pcap4, "@HANGUP@", "2500").Replace(string(b))
-	if err := os.WriteFile(scenario, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	to, _ := time.ParseDuration(timeout)
+	scenario, timeout := talkScenario(t, [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 9*time.Second, 2500*time.Millisecond)
 	wait := callee(t, port, "-i", "127.0.0.5", "-sf", harness.Scenario(t, "uas_carrier_dtmf.xml"), "-rtp_echo",
-		"-timeout", fmt.Sprintf("%ds", int((to + 15*time.Second).Seconds())))
-	r := harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", "127.0.0.1",
-		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+		"-timeout", secs(timeout+15*time.Second))
+	r := cardCaller(t, srv, scenario, timeout)
 	if r.ExitCode != 0 {
 		t.Fatalf("caller: exit %d, want 0 (connected, then its own BYE answered)\n%s", r.ExitCode, r.Errors)
 	}
@@ -265,5 +290,67 @@ func TestCallingCardConnected(t *testing.T) {
 	out = cli(t, srv, "account", "show", "card-"+cardNumber)
 	if !strings.Contains(out, "4.90 EUR") || !strings.Contains(out, "-0.10") || !strings.Contains(out, "call to +4930123456") {
 		t.Errorf("kaopu account show card-%s: %q", cardNumber, out)
+	}
+}
+
+// TestCallingCardRingingHangup: the caller hangs up while the carrier
+// still rings: the carrier gets a CANCEL, and the card is not charged.
+func TestCallingCardRingingHangup(t *testing.T) {
+	srv := cardServer(t)
+	port := cardTrunk(t, srv)
+	scenario, timeout := talkScenario(t, [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 9*time.Second, 500*time.Millisecond)
+	wait := callee(t, port, "-i", "127.0.0.5", "-sf", harness.Scenario(t, "uas_ring_until_cancel.xml"),
+		"-timeout", secs(timeout+15*time.Second))
+	r := cardCaller(t, srv, scenario, timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (its BYE answered while the carrier rang)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (rang, then CANCEL)\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=(hangup|not_connected)`, `status=487`, `talk=0s`, `cost=0 `); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if out := cli(t, srv, "card", "list"); !strings.Contains(strings.Join(strings.Fields(out), " "), cardNumber+" 5.00 EUR") {
+		t.Errorf("kaopu card list after an unanswered call: %q", out)
+	}
+}
+
+// TestCallingCardCreditCut: a card worth 0.03 on a per-second rate of
+// 0.60 a minute pays for 3 seconds: the service says so, the warning tone
+// plays at once (less than a minute left), and at 3 s both the caller and
+// the carrier get a BYE from the server. The card is charged the 3 s in
+// full: balance 0.00.
+func TestCallingCardCreditCut(t *testing.T) {
+	srv := cardServer(t)
+	port := cardTrunk(t, srv)
+	dir := t.TempDir()
+	deck := filepath.Join(dir, "fast.csv")
+	os.WriteFile(deck, []byte("prefix,destination,rate,connect,initial,increment\n49,Germany,0.60,0,1,1\n"), 0o600)
+	cli(t, srv, "rate", "import", "fast", deck, "--currency", "EUR")
+	const number, pin = "555000999888", "1357"
+	csv := filepath.Join(dir, "cards.csv")
+	os.WriteFile(csv, []byte("number,pin,value,currency\n"+number+","+pin+",0.03,EUR\n"), 0o600)
+	cli(t, srv, "card", "import", csv, "--plan", "fast")
+
+	wait := callee(t, port, "-i", "127.0.0.5", "-sf", harness.Scenario(t, "uas_carrier_dtmf.xml"), "-timeout", "60s")
+	scenario, timeout := cardScenario(t, "uac_card.xml", [3]string{number + "#", pin + "#", "030123456#"}, 300*time.Millisecond)
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", "127.0.0.1",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (connected, then the server's BYE)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (answered, then the server's BYE)\n%s", u.ExitCode, u.Errors)
+	}
+	for _, want := range [][]string{{`credit running out: warning tone`}, {`credit exhausted, hanging up`, `after=3s`},
+		{`calling card call`, `outcome=connected`, `max=3s`, `status=200`, `talk=3s`, `cost=0.03 `}} {
+		if _, err := srv.WaitLog(5*time.Second, want...); err != nil {
+			t.Errorf("service log: %v", err)
+		}
+	}
+	out := cli(t, srv, "account", "show", "card-"+number)
+	if !strings.Contains(out, "0.00 EUR") || !strings.Contains(out, "-0.03") {
+		t.Errorf("kaopu account show card-%s: %q", number, out)
 	}
 }
