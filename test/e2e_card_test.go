@@ -98,7 +98,7 @@ func cardScenario(t *testing.T, name string, keys [3]string, pause time.Duration
 // national number; the service checks the card, says the balance,
 // normalizes the number to E.164 with the configured country, reserves
 // the call on the card's account (5.00 at 0.10 a minute: 50 minutes,
-// said), and, with no trunk route wired to its Bridger yet, says the
+// said), and, with no trunk route for the number (none configured), says the
 // number cannot be reached and hangs up (BYE). The reservation is
 // released without a charge, and the call's CDR is an answered call to
 // 8800.

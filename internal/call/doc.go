@@ -5,4 +5,7 @@
 // ties the two dialogs together until either side hangs up (BYE) or the
 // caller cancels. Media anchoring (internal/media), SDP rewriting and CDRs
 // hang off the call object; this package never touches RTP itself.
+// Media applications (app.go: the calling-card service) answer calls
+// themselves; BridgeApp (appbridge.go) places their outbound leg through
+// the trunk routes and bridges the caller's media to it.
 package call
