@@ -157,6 +157,10 @@ type Call struct {
 	// appAnswer is the SDP answer the application's endpoint gave.
 	appAnswer []byte
 	direct    bool // a direct call to sip:user@IP:port
+	// callerHidden: a carrier's caller asked for privacy (RFC 3323
+	// "Privacy: id"): the callee sees an anonymous From; Caller (and the
+	// CDR) keep the asserted number.
+	callerHidden bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -205,6 +209,9 @@ func (m *Manager) Close() {
 // caller's own user name. The address itself is always the authenticated
 // user (callerURI).
 func (m *Manager) displayName(c *Call, name string) string {
+	if c.callerHidden {
+		return "Anonymous"
+	}
 	n := strings.TrimSpace(name)
 	for _, login := range []string{n, strings.ToLower(n)} {
 		if other, ok := m.users.CanonicalUser(login); ok && other != c.Caller {
@@ -490,6 +497,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		direct: len(targets) == 1 && targets[0].Instance == DirectMark}
 	if fromTrunk {
 		c.Trunk, c.Inbound, c.trunkRelease = trunkIn, true, trunkRelease
+		c.callerHidden, _ = privacyRequested(req)
 	}
 	c.Log = m.log.With("call_id", c.ID, "from", c.Caller, "to", callee)
 	if headerHas(req, "Require", "100rel") {

@@ -108,8 +108,12 @@ func (m *Manager) guest(req *sip.Request) (caller string, ok bool) {
 }
 
 // callerURI is the caller's address toward the callee: a user of ours in
-// our domain, a guest from another domain as it came.
+// our domain, a guest from another domain as it came, anonymous for a
+// carrier's caller who asked for privacy.
 func (m *Manager) callerURI(c *Call) sip.Uri {
+	if c.callerHidden {
+		return sip.Uri{Scheme: "sip", User: "anonymous", Host: "anonymous.invalid"} // RFC 3323 §4.1.1.3
+	}
 	if user, host, ok := strings.Cut(c.Caller, "@"); ok {
 		return sip.Uri{Scheme: "sip", User: user, Host: host}
 	}

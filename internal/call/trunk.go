@@ -11,6 +11,7 @@ package call
 // behind the carrier's address, and authenticates.
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -55,6 +56,10 @@ type TrunkTarget struct {
 	SendPAI            bool   // RFC 3325 P-Asserted-Identity with the caller's number
 	HonourPrivacy      bool   // the caller's "Privacy: id" hides its number
 	Emergency          bool
+	// Codecs are offered to the carrier in this order (trunkmedia.go);
+	// empty: the caller's. Media is the trunk's store.Trunk.Media.
+	Codecs []string
+	Media  string
 }
 
 // trunkSetupTimeout is how long a trunk may stay silent (not even 100
@@ -113,16 +118,22 @@ func (m *Manager) callerNumber(c *Call, t TrunkTarget) string {
 }
 
 // privacyRequested reports whether the caller asked for its identity to
-// be withheld (RFC 3323 "Privacy: id" or "user"... we honour id).
-func privacyRequested(req *sip.Request) bool {
+// be withheld (RFC 3323 §4.2 priv-values; we act on "id", RFC 3325 §9.3),
+// and the caller's priv-values, to pass on.
+func privacyRequested(req *sip.Request) (bool, string) {
+	id := false
+	var values []string
 	for _, h := range req.GetHeaders("Privacy") {
 		for _, v := range strings.Split(h.Value(), ";") {
-			if strings.EqualFold(strings.TrimSpace(v), "id") {
-				return true
+			v = strings.TrimSpace(v)
+			if v == "" {
+				continue
 			}
+			id = id || strings.EqualFold(v, "id")
+			values = append(values, v)
 		}
 	}
-	return false
+	return id, strings.Join(values, ";")
 }
 
 // newTrunkInvite builds the INVITE toward a carrier: the number in the
@@ -141,13 +152,14 @@ func (m *Manager) newTrunkInvite(c *Call, req *sip.Request, t TrunkTarget) (*sip
 	if f := req.From(); f != nil {
 		from.DisplayName = m.displayName(c, f.DisplayName)
 	}
-	private := t.HonourPrivacy && privacyRequested(req)
-	if private {
-		// RFC 3323 §4.1.1.3: an anonymous From; the carrier gets the
-		// identity only in P-Asserted-Identity, with Privacy: id.
+	if private, values := privacyRequested(req); private && t.HonourPrivacy {
+		// RFC 3323 §4.1.1.3: an anonymous From; the carrier, a trusted
+		// network (RFC 3325 §2.3), gets the identity only in
+		// P-Asserted-Identity, with the caller's Privacy to keep it from
+		// the called party (RFC 3325 §7).
 		from.DisplayName = "Anonymous"
 		from.Address = sip.Uri{Scheme: "sip", User: "anonymous", Host: "anonymous.invalid"}
-		out.AppendHeader(sip.NewHeader("Privacy", "id"))
+		out.AppendHeader(sip.NewHeader("Privacy", values))
 	}
 	out.AppendHeader(&from)
 	if t.SendPAI {
@@ -189,13 +201,68 @@ func copyLegHeaders(m *Manager, req, out *sip.Request, c *Call) {
 	}
 }
 
-// trunkCaller names the caller of a carrier's call: the number in From,
-// "anonymous" when it has none.
+// trunkCaller names the caller of a carrier's call: the number the
+// carrier asserts (RFC 3325 P-Asserted-Identity: a trunk is trusted, so
+// its assertion is believed even behind an anonymous From), else the
+// number in From, "anonymous" when it has none. Only carriers' calls get
+// here: anyone else's P-Asserted-Identity is never read.
 func trunkCaller(req *sip.Request) string {
+	if n := assertedNumber(req); n != "" {
+		return n
+	}
 	if f := req.From(); f != nil && f.Address.User != "" {
 		return f.Address.User
 	}
 	return "anonymous"
+}
+
+// assertedNumber is the phone number of the first P-Asserted-Identity
+// that has one, as a sip:, sips: or tel: URI (RFC 3325 §9.1); "" when
+// there is none.
+func assertedNumber(req *sip.Request) string {
+	for _, h := range req.GetHeaders("P-Asserted-Identity") {
+		for _, v := range strings.Split(h.Value(), ",") {
+			v = strings.TrimSpace(v)
+			if i, j := strings.IndexByte(v, '<'), strings.LastIndexByte(v, '>'); i >= 0 && j > i {
+				v = v[i+1 : j]
+			}
+			var user string
+			if tel, ok := cutPrefixFold(v, "tel:"); ok {
+				user, _, _ = strings.Cut(tel, ";")
+			} else {
+				var u sip.Uri
+				if sip.ParseUri(v, &u) != nil {
+					continue
+				}
+				user = u.User
+			}
+			if phoneNumber(user) {
+				return user
+			}
+		}
+	}
+	return ""
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// phoneNumber: an optional + then 1 to 32 digits.
+func phoneNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ringTrunks sends an outbound call through the trunks of plan, one after
@@ -216,8 +283,20 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 		}
 	}
 	var last forked
-	tried := 0
+	tried, noCodec := 0, 0
 	for _, t := range plan {
+		// The offer as this trunk wants it; without anchoring (no relay)
+		// the caller's SDP goes as it is.
+		if c.med != nil {
+			if err := c.med.offerToTrunk(t); errors.Is(err, errNoTrunkCodec) {
+				noCodec++
+				c.Log.Warn("trunk skipped: none of its codecs offered by the caller", "trunk", t.Trunk, "codecs", strings.Join(t.Codecs, ","))
+				continue
+			} else if err != nil {
+				c.Log.Warn("trunk skipped: no offer for it", "trunk", t.Trunk, "error", err)
+				continue
+			}
+		}
 		release, ok := m.cfg.Gateway.Acquire(t.Trunk, emergency)
 		if !ok {
 			c.Log.Info("trunk skipped: down or all channels busy", "trunk", t.Trunk)
@@ -243,6 +322,12 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 			break
 		}
 		c.Log.Warn("trunk failed; trying the next", "trunk", t.Trunk, "status", r.best, "reason", r.bestReason, "silent", r.silent)
+	}
+	if tried == 0 && noCodec == len(plan) {
+		// No trunk can carry what the caller offered (RFC 3261 §21.4.26).
+		c.in.Respond(488, "Not Acceptable Here", nil)
+		m.finish(c, 488, "Not Acceptable Here")
+		return false
 	}
 	if tried == 0 {
 		c.Log.Warn("no trunk available for the call", "number", c.Dialed)

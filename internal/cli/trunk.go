@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/dialplan"
+	"github.com/kaopu/kaopu/internal/sdpx"
 	"github.com/kaopu/kaopu/internal/server"
 	"github.com/kaopu/kaopu/internal/store"
 	"github.com/kaopu/kaopu/internal/trunk"
@@ -20,7 +21,8 @@ import (
 
 const trunkHelp = `kaopu trunk add NAME --address HOST[:PORT] [--transport udp|tcp|tls]
                  [--auth ip|register] [--username U --password PW] [--networks CIDR,...]
-                 [--channels N] [--codecs PCMA,PCMU] [--caller-id NUMBER] [--pai]
+                 [--channels N] [--codecs G722,PCMA] [--media rtp|srtp|best-effort]
+                 [--caller-id NUMBER] [--pai]
                  [--privacy=false] [--number-format e164|digits|national]
                  [--qualify SECONDS] [--expires SECONDS] [--disabled]
        kaopu trunk set NAME [any flag of add; --enabled=true|false]
@@ -40,9 +42,9 @@ var trunkNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // trunkFlags are add's and set's flags.
 type trunkFlags struct {
-	address, transport, auth, username, password, networks, codecs, callerID, format string
-	channels, qualify, expires                                                       int
-	pai, privacy, disabled, enabled                                                  bool
+	address, transport, auth, username, password, networks, codecs, callerID, format, media string
+	channels, qualify, expires                                                              int
+	pai, privacy, disabled, enabled                                                         bool
 }
 
 func (f *trunkFlags) register(fs *flag.FlagSet) {
@@ -53,7 +55,8 @@ func (f *trunkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.password, "password", "", "password for the carrier's digest challenges (stored; never logged)")
 	fs.StringVar(&f.networks, "networks", "", "comma-separated `CIDRs` the carrier's calls come from (default: the address's own)")
 	fs.IntVar(&f.channels, "channels", 0, "calls at once through the trunk, both ways (0: no limit)")
-	fs.StringVar(&f.codecs, "codecs", "", "preferred codecs toward the carrier, comma-separated (recorded; not applied yet)")
+	fs.StringVar(&f.codecs, "codecs", "", "codecs offered to the carrier, in this order, of those the caller offers: comma-separated `NAMES` (PCMU, PCMA, G722, opus; empty: the caller's)")
+	fs.StringVar(&f.media, "media", store.TrunkMediaRTP, "media encryption toward the carrier: rtp (plain), srtp (SDES, required) or best-effort (SDES offered, plain accepted)")
 	fs.StringVar(&f.callerID, "caller-id", "", "`NUMBER` presented when the caller has no DID of its own")
 	fs.BoolVar(&f.pai, "pai", false, "send P-Asserted-Identity with the caller's number")
 	fs.BoolVar(&f.privacy, "privacy", true, "honour the caller's Privacy: id (anonymous From)")
@@ -103,10 +106,21 @@ func (f *trunkFlags) apply(t *store.Trunk, set map[string]bool, all bool) error 
 	if has("codecs") {
 		t.Codecs = nil
 		for _, c := range strings.Split(f.codecs, ",") {
-			if c = strings.TrimSpace(c); c != "" {
-				t.Codecs = append(t.Codecs, c)
+			if c = strings.TrimSpace(c); c == "" {
+				continue
 			}
+			name, ok := relayCodec(c)
+			if !ok {
+				return fmt.Errorf("--codecs: %q is not a codec the relay carries (%s)", c, strings.Join(relayCodecs(), ", "))
+			}
+			t.Codecs = append(t.Codecs, name)
 		}
+	}
+	if has("media") {
+		t.Media = strings.ToLower(f.media)
+	}
+	if t.Media == "" {
+		t.Media = store.TrunkMediaRTP
 	}
 	if has("caller-id") {
 		t.CallerID = f.callerID
@@ -144,6 +158,8 @@ func (f *trunkFlags) apply(t *store.Trunk, set map[string]bool, all bool) error 
 		return fmt.Errorf("--auth %q: want ip or register", t.Auth)
 	case t.Auth == store.TrunkAuthRegister && (t.Username == "" || t.Password == ""):
 		return errors.New("--auth register needs --username and --password")
+	case t.Media != store.TrunkMediaRTP && t.Media != store.TrunkMediaSRTP && t.Media != store.TrunkMediaBestEffort:
+		return fmt.Errorf("--media %q: want rtp, srtp or best-effort", t.Media)
 	case t.Channels < 0:
 		return errors.New("--channels must be 0 or more")
 	case t.NumberFormat != "e164" && t.NumberFormat != "digits" && t.NumberFormat != "national":
@@ -273,9 +289,9 @@ func (e *env) trunk(args []string) int {
 			return e.fail(cmd, err)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tADDRESS\tTRANSPORT\tAUTH\tCHANNELS\tENABLED")
+		fmt.Fprintln(tw, "NAME\tADDRESS\tTRANSPORT\tAUTH\tMEDIA\tCHANNELS\tENABLED")
 		for _, t := range ts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", t.Name, t.Address, t.Transport, t.Auth, limit(t.Channels), t.Enabled)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", t.Name, t.Address, t.Transport, t.Auth, t.Media, limit(t.Channels), t.Enabled)
 		}
 		tw.Flush()
 	case "show":
@@ -291,7 +307,7 @@ func (e *env) trunk(args []string) int {
 		for _, kv := range [][2]string{
 			{"name", t.Name}, {"address", t.Address}, {"transport", t.Transport}, {"auth", t.Auth},
 			{"username", t.Username}, {"password", pw}, {"networks", strings.Join(t.Networks, ",")},
-			{"channels", limit(t.Channels)}, {"codecs", strings.Join(t.Codecs, ",")}, {"caller_id", t.CallerID},
+			{"channels", limit(t.Channels)}, {"codecs", strings.Join(t.Codecs, ",")}, {"media", t.Media}, {"caller_id", t.CallerID},
 			{"send_pai", strconv.FormatBool(t.SendPAI)}, {"honour_privacy", strconv.FormatBool(t.HonourPrivacy)},
 			{"number_format", t.NumberFormat}, {"qualify", t.Qualify.String()}, {"expires", t.Expires.String()},
 			{"enabled", strconv.FormatBool(t.Enabled)}, {"created", t.Created.UTC().Format(time.RFC3339)},
@@ -306,6 +322,28 @@ func (e *env) trunk(args []string) int {
 		fmt.Fprintf(e.stdout, "deleted trunk %s\n", pos[0])
 	}
 	return exitOK
+}
+
+// relayCodecs are the audio codecs the relay carries (telephone-event
+// goes with any of them), by their SDP names.
+func relayCodecs() []string {
+	var out []string
+	for _, p := range sdpx.DefaultCodecs() {
+		if !strings.EqualFold(p.Name, "telephone-event") {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// relayCodec is name spelled as the relay's codec of that name.
+func relayCodec(name string) (string, bool) {
+	for _, c := range relayCodecs() {
+		if strings.EqualFold(c, name) {
+			return c, true
+		}
+	}
+	return "", false
 }
 
 func limit(n int) string {

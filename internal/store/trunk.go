@@ -25,8 +25,14 @@ type Trunk struct {
 	// Networks (CIDR) the carrier's calls come from; empty: the addresses
 	// Address resolves to.
 	Networks []string
-	Channels int      // calls at once through the trunk, both ways; 0: no limit
-	Codecs   []string // preferred codecs toward the carrier, by name; empty: the caller's
+	Channels int // calls at once through the trunk, both ways; 0: no limit
+	// Codecs are the codecs offered to the carrier, by SDP name, in this
+	// order (those the caller offered; telephone-event kept); empty: the
+	// caller's, in its order.
+	Codecs []string
+	// Media is the media encryption offered to the carrier: TrunkMediaRTP
+	// ("" too), TrunkMediaSRTP or TrunkMediaBestEffort.
+	Media string
 	// CallerID is the number presented on outbound calls when the caller
 	// has no DID of its own; empty: the caller's user name or extension.
 	CallerID string
@@ -51,6 +57,19 @@ type Trunk struct {
 const (
 	TrunkAuthRegister = "register"
 	TrunkAuthIP       = "ip"
+)
+
+// Trunk media encryption modes (Trunk.Media).
+const (
+	// TrunkMediaRTP offers plain RTP (RTP/AVP, no keys), whatever the
+	// caller's leg is: the relay bridges an SRTP caller to it.
+	TrunkMediaRTP = "rtp"
+	// TrunkMediaSRTP offers RTP/SAVP with SDES keys (RFC 4568); an answer
+	// without keys ends the attempt.
+	TrunkMediaSRTP = "srtp"
+	// TrunkMediaBestEffort offers RTP/AVP with SDES keys: SRTP when the
+	// carrier answers with a key, plain RTP otherwise.
+	TrunkMediaBestEffort = "best-effort"
 )
 
 // Route sends dialed numbers that match Pattern to Trunks, in order.

@@ -101,6 +101,7 @@ func (m *Manager) target(routeName, number string, l *line, emergency bool) (cal
 			Transport: tp, Instance: call.DirectMark},
 		Username: l.t.Username, Password: l.t.Password, CallerID: l.t.CallerID,
 		SendPAI: l.t.SendPAI, HonourPrivacy: l.t.HonourPrivacy, Emergency: emergency,
+		Codecs: l.t.Codecs, Media: l.t.Media,
 	}, true
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func newManager(t *testing.T) (*Manager, *sqlite.Store) {
 	}
 	add(store.Trunk{Name: "uk", Address: "192.0.2.10:5070", Transport: "udp", Auth: "ip", Channels: 1})
 	add(store.Trunk{Name: "world", Address: "192.0.2.20", Transport: "tcp", Auth: "ip", NumberFormat: "digits",
-		Networks: []string{"198.51.100.0/24"}})
+		Networks: []string{"198.51.100.0/24"}, Codecs: []string{"G722", "PCMA"}, Media: store.TrunkMediaSRTP, SendPAI: true})
 	for _, r := range []store.Route{
 		{Name: "a-uk", Pattern: "_0[1-9]X.", Trunks: []string{"uk", "world"}, Priority: 10},
 		{Name: "b-intl", Pattern: "00", Trunks: []string{"world", "uk"}, Priority: 20},
@@ -88,6 +89,11 @@ func TestOutbound(t *testing.T) {
 				g := got[i]
 				if g.Trunk != w.trunk || g.Binding.Contact != w.contact || g.Binding.Source != w.source || g.E164 != w.e164 {
 					t.Errorf("target %d: %s %s %s %q, want %+v", i, g.Trunk, g.Binding.Contact, g.Binding.Source, g.E164, w)
+				}
+				// The trunk's presentation and media settings travel with it.
+				world := g.Trunk == "world"
+				if g.SendPAI != world || (g.Media == store.TrunkMediaSRTP) != world || (strings.Join(g.Codecs, ",") == "G722,PCMA") != world {
+					t.Errorf("target %d (%s): pai %v media %q codecs %v", i, g.Trunk, g.SendPAI, g.Media, g.Codecs)
 				}
 			}
 		})

@@ -20,7 +20,7 @@ func TestTrunksRoutesDIDs(t *testing.T) {
 	tr := store.Trunk{Name: "carrier", Address: "sip.example.net", Transport: "tls", Auth: store.TrunkAuthRegister,
 		Username: "u", Password: "p@ss,word", Networks: []string{"192.0.2.0/24", "198.51.100.7/32"}, Channels: 30,
 		Codecs: []string{"PCMA", "PCMU"}, CallerID: "+442071234567", SendPAI: true, HonourPrivacy: true,
-		NumberFormat: "digits", Qualify: 15 * time.Second, Expires: time.Hour, Enabled: true, Created: time.Unix(100, 0)}
+		NumberFormat: "digits", Media: store.TrunkMediaSRTP, Qualify: 15 * time.Second, Expires: time.Hour, Enabled: true, Created: time.Unix(100, 0)}
 	if err := s.AddTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -34,17 +34,28 @@ func TestTrunksRoutesDIDs(t *testing.T) {
 	if !reflect.DeepEqual(got, tr) {
 		t.Fatalf("trunk round trip:\n got %+v\nwant %+v", got, tr)
 	}
-	tr.Enabled, tr.Channels, tr.Networks = false, 2, nil
+	tr.Enabled, tr.Channels, tr.Networks, tr.Media = false, 2, nil, store.TrunkMediaBestEffort
 	if err := s.UpdateTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = s.GetTrunk(ctx, "carrier"); got.Enabled || got.Channels != 2 || got.Networks != nil || got.Password != "p@ss,word" {
+	if got, _ = s.GetTrunk(ctx, "carrier"); got.Enabled || got.Channels != 2 || got.Networks != nil || got.Password != "p@ss,word" ||
+		got.Media != store.TrunkMediaBestEffort {
 		t.Fatalf("after update: %+v", got)
 	}
 	if err := s.UpdateTrunk(ctx, store.Trunk{Name: "nope"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("update missing: %v", err)
 	}
 	if err := s.AddTrunk(ctx, store.Trunk{Name: "backup", Address: "10.0.0.1:5060", Transport: "udp", Auth: "ip", Created: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	// A trunk written before migration 0007 (no media column given) is plain RTP.
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO trunks (name, address, created_unix) VALUES ('old', '10.0.0.2', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := s.GetTrunk(ctx, "old"); err != nil || old.Media != store.TrunkMediaRTP {
+		t.Fatalf("trunk without media: %+v, %v", old, err)
+	}
+	if err := s.DeleteTrunk(ctx, "old"); err != nil {
 		t.Fatal(err)
 	}
 
