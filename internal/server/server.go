@@ -518,7 +518,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("kaopu/"+version.Version),
 		sipgo.WithUserAgentHostname(s.realm),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.gate.StreamFilter)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.gate.StreamFilter), streamSource(cfg.SIP.Listen)),
 		sipgo.WithUserAgenTLSConfig(clientTLSConfig()),
 	)
 	if err != nil {
