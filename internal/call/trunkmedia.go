@@ -56,6 +56,19 @@ func trunkCodecs(offered []sdpx.PT, prefs []string) ([]sdpx.PT, bool) {
 	return out, true
 }
 
+// RelayCodecs are the SDP names of the audio codecs the relay carries
+// (telephone-event goes with any of them): the names a trunk's codec
+// preference may use.
+func RelayCodecs() []string {
+	var out []string
+	for _, p := range sdpx.DefaultCodecs() {
+		if !isTelephoneEvent(p) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
 func isTelephoneEvent(p sdpx.PT) bool { return strings.EqualFold(p.Name, "telephone-event") }
 
 // offerToTrunk rewrites the offer on the callee's leg for trunk t (each

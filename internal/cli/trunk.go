@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/dialplan"
-	"github.com/kaopu/kaopu/internal/sdpx"
 	"github.com/kaopu/kaopu/internal/server"
 	"github.com/kaopu/kaopu/internal/store"
 	"github.com/kaopu/kaopu/internal/trunk"
@@ -109,9 +108,9 @@ func (f *trunkFlags) apply(t *store.Trunk, set map[string]bool, all bool) error 
 			if c = strings.TrimSpace(c); c == "" {
 				continue
 			}
-			name, ok := relayCodec(c)
+			name, ok := trunk.CodecName(c)
 			if !ok {
-				return fmt.Errorf("--codecs: %q is not a codec the relay carries (%s)", c, strings.Join(relayCodecs(), ", "))
+				return fmt.Errorf("--codecs: %q is not a codec the relay carries (%s)", c, strings.Join(trunk.Codecs(), ", "))
 			}
 			t.Codecs = append(t.Codecs, name)
 		}
@@ -322,28 +321,6 @@ func (e *env) trunk(args []string) int {
 		fmt.Fprintf(e.stdout, "deleted trunk %s\n", pos[0])
 	}
 	return exitOK
-}
-
-// relayCodecs are the audio codecs the relay carries (telephone-event
-// goes with any of them), by their SDP names.
-func relayCodecs() []string {
-	var out []string
-	for _, p := range sdpx.DefaultCodecs() {
-		if !strings.EqualFold(p.Name, "telephone-event") {
-			out = append(out, p.Name)
-		}
-	}
-	return out
-}
-
-// relayCodec is name spelled as the relay's codec of that name.
-func relayCodec(name string) (string, bool) {
-	for _, c := range relayCodecs() {
-		if strings.EqualFold(c, name) {
-			return c, true
-		}
-	}
-	return "", false
 }
 
 func limit(n int) string {

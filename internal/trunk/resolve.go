@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/kaopu/kaopu/internal/call"
 )
 
 // Resolver is the DNS a trunk's address needs; *net.Resolver is one.
@@ -51,6 +53,21 @@ func splitAddress(addr string) (host string, port uint16, err error) {
 func ValidAddress(addr string) error {
 	_, _, err := splitAddress(addr)
 	return err
+}
+
+// Codecs are the names a trunk's codec preference may use: the audio
+// codecs the relay carries.
+func Codecs() []string { return call.RelayCodecs() }
+
+// CodecName is a trunk's codec preference as stored: the relay's
+// spelling of one of Codecs; false for any other name.
+func CodecName(name string) (string, bool) {
+	for _, c := range Codecs() {
+		if strings.EqualFold(c, name) {
+			return c, true
+		}
+	}
+	return "", false
 }
 
 // resolve finds the addresses of a trunk, RFC 3263 §4 without NAPTR
