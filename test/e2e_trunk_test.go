@@ -224,8 +224,16 @@ func TestTrunkInboundRefusals(t *testing.T) {
 // (baresip, registered to server B) dials bob's DID nationally; B routes
 // it to its trunk toward A with the number in E.164; A takes the call from
 // B's address as its trunk's, maps the DID to bob (baresip, registered to
-// A) without digest auth, and each phone hears the other's tone.
+// A) without digest auth, and each phone hears the other's tone. Then
+// again with alice calling in SRTP (srtp-mand: RTP/SAVP): B's trunk is
+// plain RTP (the default --media), so B bridges her SRTP leg to RTP
+// toward A, which sees a plain offer.
 func TestTrunkDIDAudio(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { trunkDIDAudio(t, "") })
+	t.Run("SRTP caller", func(t *testing.T) { trunkDIDAudio(t, "srtp-mand") })
+}
+
+func trunkDIDAudio(t *testing.T, aliceEnc string) {
 	const callLength = 4 * time.Second
 	a := harness.StartServer(t, harness.ServerOptions{Config: trunkConfig, Args: []string{"--rtp-ports", "12000-12999"}})
 	b := harness.StartServer(t, harness.ServerOptions{Config: trunkConfig, IP: "127.0.0.2", Args: []string{"--rtp-ports", "13000-13999"}})
@@ -247,7 +255,7 @@ func TestTrunkDIDAudio(t *testing.T) {
 	bob := harness.StartBaresip(t, harness.BaresipOptions{User: "bob", Password: "bob-secret-2",
 		Server: a.SIPAddr(), AnswerMode: "auto", AudioSource: wav("bob-1000hz.wav", bobTone)})
 	alice := harness.StartBaresip(t, harness.BaresipOptions{User: "alice", Password: "alice-secret-1",
-		Server: b.SIPAddr(), AudioSource: wav("alice-440hz.wav", aliceTone)})
+		Server: b.SIPAddr(), AudioSource: wav("alice-440hz.wav", aliceTone), MediaEnc: aliceEnc})
 	for _, p := range []*harness.Baresip{bob, alice} {
 		if err := p.WaitRegisterOKs(0, 10*time.Second); err != nil {
 			t.Fatal(err)
@@ -284,6 +292,18 @@ func TestTrunkDIDAudio(t *testing.T) {
 	}
 	if c := lastCDR(t, a); c.Disposition != "ANSWERED" || c.Callee != "bob" || c.Billsec < 3 {
 		t.Errorf("A's CDR %+v, want ANSWERED to bob, billsec >= 3", c)
+	}
+	// What each relay joined: on B alice's leg and the trunk's, on A the
+	// trunk's (B's plain offer) and bob's.
+	aliceLeg := `"plain RTP"`
+	if aliceEnc != "" {
+		aliceLeg = `"SRTP AES_CM_128_HMAC_SHA1_80"`
+	}
+	if _, err := b.WaitLog(time.Second, `msg="media connected" .*caller_srtp=`+aliceLeg+` callee_srtp="plain RTP"`); err != nil {
+		t.Error(err)
+	}
+	if _, err := a.WaitLog(time.Second, `msg="media connected" .*caller_srtp="plain RTP" callee_srtp="plain RTP"`); err != nil {
+		t.Error(err)
 	}
 	alice.Stop()
 	bob.Stop()
