@@ -152,7 +152,7 @@ func TestRatedCallsTable(t *testing.T) {
 	}
 	for _, c := range calls {
 		wait := carrier(t, "127.0.0.2", port, "-sn", "uas")
-		r := harness.Sipp(t, srv.SIPAddr(), "-sf", harness.Scenario(t, "uac_hold.xml"), "-d", strconv.Itoa(c.holdMS), "-s", c.dialed,
+		r := harness.Sipp(t, srv.SIPAddr(), "-sf", harness.Scenario(t, "uac_talk.xml"), "-d", strconv.Itoa(c.holdMS), "-s", c.dialed,
 			"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", "20s")
 		if r.ExitCode != 0 {
 			t.Fatalf("call to %s: exit %d\n%s", c.dialed, r.ExitCode, r.Errors)
