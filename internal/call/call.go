@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -603,7 +604,7 @@ func (m *Manager) fork(c *Call, targets []store.Binding, spec legSpec) forked {
 		started++
 		go func() {
 			var lastRSeq uint32 // of this branch's reliable 1xx
-			err := cs.WaitAnswer(branchCtx, sipgo.AnswerOptions{Username: spec.user, Password: spec.password, OnResponse: func(res *sip.Response) error {
+			err := waitAnswer(branchCtx, cs, sipgo.AnswerOptions{Username: spec.user, Password: spec.password, OnResponse: func(res *sip.Response) error {
 				responded.Store(true)
 				c.Log.Debug("callee response", "status", res.StatusCode, "contact", b.Contact)
 				if res.IsProvisional() && res.StatusCode > 100 && headerHas(res, "Require", "100rel") {
@@ -1019,6 +1020,19 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 		return nil, err
 	}
 	return out, nil
+}
+
+// waitAnswer is cs.WaitAnswer that survives a sipgo v1.7.2 bug: when a
+// ringing branch is cancelled while its transaction is torn down (server
+// shutdown), sipgo's CANCEL gets neither a response nor an error and
+// dereferences the missing response. The branch has failed either way.
+func waitAnswer(ctx context.Context, cs *sipgo.DialogClientSession, opts sipgo.AnswerOptions) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sipgo: cancelling the branch failed: %v", p)
+		}
+	}()
+	return cs.WaitAnswer(ctx, opts)
 }
 
 // finish ends a call once and reports it.

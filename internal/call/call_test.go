@@ -1,6 +1,11 @@
 package call
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/emiago/sipgo"
+)
 
 func TestWithoutOption(t *testing.T) {
 	tests := []struct{ in, tag, want string }{
@@ -36,5 +41,14 @@ func TestCodecOf(t *testing.T) {
 	body := []byte("v=0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
 	if got := codecOf(body); got != "PCMA" {
 		t.Fatalf("codecOf = %q, want PCMA", got)
+	}
+}
+
+// TestWaitAnswerSurvivesSipgoPanic: a panic inside sipgo's WaitAnswer (its
+// CANCEL path dereferences a missing response) becomes the branch's error.
+func TestWaitAnswerSurvivesSipgoPanic(t *testing.T) {
+	var cs *sipgo.DialogClientSession // WaitAnswer on nil panics like the bug
+	if err := waitAnswer(context.Background(), cs, sipgo.AnswerOptions{}); err == nil {
+		t.Fatal("no error from a panicking WaitAnswer")
 	}
 }
