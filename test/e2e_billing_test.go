@@ -201,6 +201,13 @@ func TestRatedCallsTable(t *testing.T) {
 			t.Errorf("%s: cost %q, want %s", c.dialed, row[col["cost"]], c.cost)
 		}
 	}
+	// Every rated call's Start was timed for kaopu_billing_start_seconds.
+	if n := srv.Metric(t, "kaopu_billing_start_seconds_count"); n != float64(len(calls)) {
+		t.Errorf("kaopu_billing_start_seconds_count %v, want %d", n, len(calls))
+	}
+	if n := srv.Metric(t, `kaopu_billing_start_seconds_bucket{le="+Inf"}`); n != float64(len(calls)) {
+		t.Errorf("kaopu_billing_start_seconds +Inf bucket %v, want %d", n, len(calls))
+	}
 	// 20 - 6.05 - 1.20 - 0.30
 	if show := cli(t, srv, "account", "show", "acme"); !strings.Contains(show, "12.45") {
 		t.Errorf("balance after the table, want 12.45:\n%s", show)

@@ -39,26 +39,27 @@ import (
 
 // Server is one running kaopu node.
 type Server struct {
-	cfg    config.Config
-	log    *slog.Logger
-	out    io.Writer // where the first-run admin password is printed
-	realm  string
-	st     *sqlite.Store
-	dir    *account.Directory
-	bans   *auth.Bans
-	biller *billing.Biller
-	denied struct{ funds, noRate atomic.Uint64 } // trunk calls refused by billing
-	banDB  *banSync
-	rate   *auth.Rate
-	digest *auth.Digest
-	loc    *registrar.Location
-	reg    *registrar.Registrar
-	gate   *sipx.Gate
-	ua     *sipgo.UserAgent
-	sip    *sipgo.Server
-	client *sipgo.Client
-	calls  *call.Manager
-	trunks *trunk.Manager
+	cfg       config.Config
+	log       *slog.Logger
+	out       io.Writer // where the first-run admin password is printed
+	realm     string
+	st        *sqlite.Store
+	dir       *account.Directory
+	bans      *auth.Bans
+	biller    *billing.Biller
+	billStart *web.Histogram                        // Biller.Start of trunk calls: kaopu_billing_start_seconds
+	denied    struct{ funds, noRate atomic.Uint64 } // trunk calls refused by billing
+	banDB     *banSync
+	rate      *auth.Rate
+	digest    *auth.Digest
+	loc       *registrar.Location
+	reg       *registrar.Registrar
+	gate      *sipx.Gate
+	ua        *sipgo.UserAgent
+	sip       *sipgo.Server
+	client    *sipgo.Client
+	calls     *call.Manager
+	trunks    *trunk.Manager
 	// trunkSrc is trunks once it exists, for the source checks that start
 	// before it (bans, rate limit, per-source caps).
 	trunkSrc atomic.Pointer[trunk.Manager]
@@ -611,6 +612,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.biller = billing.New(billing.Config{Store: s.st})
+	s.billStart = newBillingStartHistogram()
 	s.trunks = trunk.New(trunk.Config{Store: s.st, Sender: trunkSender{s, s.contacts(contact)}, Numbering: Numbering(cfg),
 		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log,
 		Canonical: func(login string) (string, bool) { return canonical{s.dir}.CanonicalUser(login) }})
@@ -788,7 +790,7 @@ func (s *Server) metrics() []web.Metric {
 	if s.calls != nil {
 		deniedConc, deniedRate, deniedClass = s.calls.Denied()
 	}
-	return append(s.trunkMetrics(),
+	return append(append(s.trunkMetrics(), s.billingMetrics()...),
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
 		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
 		web.Gauge("kaopu_banned_sources", "Source IPs banned now.", float64(s.bans.Count())),

@@ -12,7 +12,7 @@ import (
 
 // Metric is one sample in the Prometheus text format.
 type Metric struct {
-	Name, Help, Type string // Type: counter or gauge
+	Name, Help, Type string // Type: counter, gauge or histogram (see Histogram)
 	// Labels is "" or the sample's labels as written: {trunk="a"}.
 	// Samples of one name share its Help and Type.
 	Labels string
@@ -37,8 +37,8 @@ func Handler(ready func() bool, metrics func() []Metric) http.Handler {
 		ms := metrics()
 		sort.SliceStable(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 		for i, m := range ms {
-			if i == 0 || ms[i-1].Name != m.Name {
-				fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.Name, m.Help, m.Name, m.Type)
+			if f := family(m); i == 0 || family(ms[i-1]) != f {
+				fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f, m.Help, f, m.Type)
 			}
 			fmt.Fprintf(w, "%s%s %g\n", m.Name, m.Labels, m.Value)
 		}
