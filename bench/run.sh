@@ -9,6 +9,12 @@
 #   bash bench/run.sh --no-calls [...]   only the registrar bench
 #   CALL_ARGS='-rates 100,200 -quiet-wait 0' bash bench/run.sh --calls-only
 #                                        flags for the call bench (regbench calls)
+#   bash bench/run.sh --trunk-only       only the trunk bench (issue 6: calls/s
+#                                        extension to extension and through a
+#                                        rated trunk route, in one run; billing
+#                                        Start p99); it also runs in a full run
+#   TRUNK_ARGS='-rates 200,400 -quiet-wait 0' bash bench/run.sh --trunk-only
+#                                        flags for it (regbench trunk)
 #   bash bench/run.sh --relay-only       only the media-relay bench (RTP through
 #                                        N calls: kaopu vs rtpengine, baseline)
 #   bash bench/run.sh --no-relay [...]   everything but the media-relay bench
@@ -53,7 +59,7 @@ for a in "$@"; do
 	case "$a" in
 	--phone-only) PHONE_ONLY=1 ;;
 	--flood-only) FLOOD_ONLY=1 RUN_PHONE=0 && _args+=("$a") ;;
-	--calls-only | --no-calls | --relay-only | --tls-only) RUN_PHONE=0 RUN_FLOOD=0 && _args+=("$a") ;;
+	--calls-only | --no-calls | --relay-only | --tls-only | --trunk-only) RUN_PHONE=0 RUN_FLOOD=0 && _args+=("$a") ;;
 	*) _args+=("$a") ;;
 	esac
 done
@@ -65,21 +71,24 @@ read -r -a FLOOD_ARGS_A <<<"${FLOOD_ARGS:-}"
 RUN_REG=1
 RUN_CALLS=1
 RUN_RELAY=1
+RUN_TRUNK=1
 TLS_ONLY=0
 REG_ARGS=()
 for a in "$@"; do
 	case "$a" in
-	--tls-only) TLS_ONLY=1 RUN_CALLS=0 RUN_RELAY=0 && REG_ARGS+=(-tls-only) ;;
-	--calls-only) RUN_REG=0 RUN_RELAY=0 ;;
-	--no-calls) RUN_CALLS=0 RUN_RELAY=0 ;;
-	--relay-only) RUN_REG=0 RUN_CALLS=0 ;;
-	--flood-only) RUN_REG=0 RUN_CALLS=0 RUN_RELAY=0 ;;
+	--tls-only) TLS_ONLY=1 RUN_CALLS=0 RUN_RELAY=0 RUN_TRUNK=0 && REG_ARGS+=(-tls-only) ;;
+	--calls-only) RUN_REG=0 RUN_RELAY=0 RUN_TRUNK=0 ;;
+	--no-calls) RUN_CALLS=0 RUN_RELAY=0 RUN_TRUNK=0 ;;
+	--relay-only) RUN_REG=0 RUN_CALLS=0 RUN_TRUNK=0 ;;
+	--trunk-only) RUN_REG=0 RUN_CALLS=0 RUN_RELAY=0 ;;
+	--flood-only) RUN_REG=0 RUN_CALLS=0 RUN_RELAY=0 RUN_TRUNK=0 ;;
 	--no-relay) RUN_RELAY=0 ;;
 	*) REG_ARGS+=("$a") ;;
 	esac
 done
 read -r -a CALL_ARGS_A <<<"${CALL_ARGS:-}"
 read -r -a RELAY_ARGS_A <<<"${RELAY_ARGS:-}"
+read -r -a TRUNK_ARGS_A <<<"${TRUNK_ARGS:-}"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -90,7 +99,7 @@ export KAOPU_BIN
 # ---- peers, idempotent ------------------------------------------------------
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if { [ "$RUN_REG" = 1 ] && [ "$TLS_ONLY" = 0 ]; } || [ "$RUN_CALLS" = 1 ]; then
+if { [ "$RUN_REG" = 1 ] && [ "$TLS_ONLY" = 0 ]; } || [ "$RUN_CALLS" = 1 ] || [ "$RUN_TRUNK" = 1 ]; then
 	command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 	command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
 	have_pkg kamailio-sqlite-modules || missing+=(kamailio-sqlite-modules)
@@ -148,7 +157,7 @@ cleanup() {
 	fi
 	mkdir -p "$OUT/logs"
 	cp -f "$TMP"/*.log "$OUT/logs/" 2>/dev/null || true
-	for d in "$TMP"/sipp/*/ "$TMP"/calls/sipp/*/; do
+	for d in "$TMP"/sipp/*/ "$TMP"/calls/sipp/*/ "$TMP"/trunk/sipp/*/; do
 		[ -d "$d" ] || continue
 		n=$(basename "$d")
 		cp -f "$d/screen.log" "$OUT/logs/sipp-$n-screen.log" 2>/dev/null || true
@@ -157,6 +166,9 @@ cleanup() {
 	done
 	for f in "$TMP"/calls/*.log; do
 		[ -f "$f" ] && cp -f "$f" "$OUT/logs/calls-$(basename "$f")" 2>/dev/null || true
+	done
+	for f in "$TMP"/trunk/*.log; do
+		[ -f "$f" ] && cp -f "$f" "$OUT/logs/trunk-$(basename "$f")" 2>/dev/null || true
 	done
 	for f in "$TMP"/relay/*.log; do
 		[ -f "$f" ] && cp -f "$f" "$OUT/logs/relay-$(basename "$f")" 2>/dev/null || true
@@ -224,6 +236,7 @@ else
 	# appended to.
 	[ "$RUN_CALLS" = 0 ] || rm -f "$OUT/calls-steps.csv" "$OUT"/logs/sipp-calls-* "$OUT"/logs/calls-*
 	[ "$RUN_RELAY" = 0 ] || rm -f "$OUT/relay-steps.csv" "$OUT"/logs/relay-*
+	[ "$RUN_TRUNK" = 0 ] || rm -f "$OUT/trunk-steps.csv" "$OUT"/logs/sipp-calls-ext-* "$OUT"/logs/sipp-calls-trunk_rated-* "$OUT"/logs/sipp-ext-* "$OUT"/logs/sipp-trunk_rated-* "$OUT"/logs/trunk-*
 fi
 mkdir -p "$OUT/logs"
 go build -o "$TMP/regbench" ./bench/cmd/regbench
@@ -239,6 +252,15 @@ if [ "$RUN_CALLS" = 1 ]; then
 	# Calls per second: kaopu (media anchored) vs Kamailio as a stateful
 	# proxy; appends to results.txt, steps in calls-steps.csv.
 	"$TMP/regbench" calls -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${CALL_ARGS_A[@]+"${CALL_ARGS_A[@]}"} &
+	DRIVER=$!
+	wait "$DRIVER" || rc=$?
+	DRIVER=
+fi
+if [ "$RUN_TRUNK" = 1 ]; then
+	# Calls/s extension to extension and through a rated trunk route (issue
+	# 6), in one run, with billing Start's p99; appends to results.txt,
+	# steps in trunk-steps.csv.
+	"$TMP/regbench" trunk -tmp "$TMP" -out "$OUT" -kaopu "$KAOPU_BIN" ${TRUNK_ARGS_A[@]+"${TRUNK_ARGS_A[@]}"} &
 	DRIVER=$!
 	wait "$DRIVER" || rc=$?
 	DRIVER=

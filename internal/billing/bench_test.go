@@ -36,8 +36,9 @@ func syntheticRates(n int) []store.Rate {
 }
 
 // BenchmarkStart measures Biller.Start — the user's account, its balance
-// read under the account lock, the 100,000-prefix deck lookup and the
-// reservation — on a SQLite store, with 1,000 other calls holding
+// under the account lock (both cached after each account's first call,
+// see cache.go), the 100,000-prefix deck lookup and the reservation — on
+// a SQLite store, with 1,000 other calls holding
 // reservations on the same 100 accounts and the benchmark's goroutines
 // starting calls in parallel. It reports the p99 of Start as p99-us/op.
 // Each started call is ended unanswered (no ledger write), outside the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kaopu/kaopu/internal/money"
@@ -37,6 +38,8 @@ type Store interface {
 	GetDeck(ctx context.Context, name string) (store.RateDeck, error)
 	EachRate(ctx context.Context, deck string, fn func(store.Rate) error) error
 	RatesVersion(ctx context.Context) (int64, error)
+	UsersVersion(ctx context.Context) (int64, error)
+	AccountsVersion(ctx context.Context) (meta, ledger int64, err error)
 }
 
 // Config is what a Biller needs.
@@ -49,7 +52,9 @@ type Config struct {
 	MaxDuration time.Duration
 	// Warning is how long before the cut the warning plays; 0: DefaultWarning.
 	Warning time.Duration
-	// Reload is how often the rate decks' version is checked; 0: DefaultReload.
+	// Reload is how often the rate decks', users' and accounts' versions
+	// are checked (what another process changed is seen that late at
+	// most); 0: DefaultReload.
 	Reload time.Duration
 }
 
@@ -67,6 +72,20 @@ type Biller struct {
 	checked   time.Time
 	loadMu    sync.Mutex // one deck load at a time
 	deckLoads int        // how many times a deck was read from the store (tests)
+
+	// The cache of users' accounts and account rows (cache.go).
+	syncMu     sync.Mutex // one version check at a time
+	cacheMu    sync.Mutex
+	synced     time.Time         // last version check
+	primed     bool              // the versions below were read
+	users      map[string]string // user -> account name, "" for none
+	usersEpoch int64             // bumped whenever users is emptied
+	usersVer   int64
+	acctVer    int64
+	ledgerSeen int64              // ledger ids up to this one are accounted for
+	own        map[int64]struct{} // ledger ids above ledgerSeen written by End
+	gen        atomic.Int64       // account rows read under an older gen are stale
+	reads      atomic.Int64       // account and user rows read from the store (tests)
 }
 
 // acct is the live state of one account.
@@ -74,6 +93,11 @@ type acct struct {
 	mu       sync.Mutex
 	reserved money.Amount
 	live     int
+	// The account's row, valid while rowGen is the Biller's gen; its
+	// balance is kept current by End, under mu.
+	row    store.Account
+	rowGen int64
+	hasRow bool
 }
 
 // New returns a Biller.
@@ -90,7 +114,7 @@ func New(cfg Config) *Biller {
 	if cfg.Reload <= 0 {
 		cfg.Reload = DefaultReload
 	}
-	return &Biller{cfg: cfg, accts: map[string]*acct{}, decks: map[string]*rating.Deck{}}
+	return &Biller{cfg: cfg, accts: map[string]*acct{}, decks: map[string]*rating.Deck{}, users: map[string]string{}, own: map[int64]struct{}{}}
 }
 
 func (b *Biller) account(name string) *acct {
@@ -146,31 +170,40 @@ type Charge struct {
 // Start reserves money for a call of user to dialed (E.164 digits, with or
 // without '+'). See the package documentation for the errors.
 func (b *Biller) Start(ctx context.Context, user, dialed, callID string) (*Reservation, error) {
-	acc, err := b.cfg.Store.UserAccount(ctx, user)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", user, ErrNoAccount)
+	if err := b.sync(ctx); err != nil {
+		return nil, err
 	}
+	name, err := b.userAccount(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	return b.start(ctx, acc, dialed, callID)
+	if name == "" {
+		return nil, fmt.Errorf("%s: %w", user, ErrNoAccount)
+	}
+	return b.start(ctx, name, dialed, callID)
 }
 
 // StartAccount is Start for a call paid by an account directly, not
 // through a user: a prepaid calling card is an account of its own
 // (internal/callingcard). ErrNoAccount when there is no such account.
 func (b *Biller) StartAccount(ctx context.Context, account, dialed, callID string) (*Reservation, error) {
-	acc, err := b.cfg.Store.GetAccount(ctx, account)
+	if err := b.sync(ctx); err != nil {
+		return nil, err
+	}
+	return b.start(ctx, account, dialed, callID)
+}
+
+func (b *Biller) start(ctx context.Context, name, dialed, callID string) (*Reservation, error) {
+	a := b.account(name)
+	a.mu.Lock()
+	acc, err := b.rowLocked(ctx, a, name)
+	a.mu.Unlock()
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", account, ErrNoAccount)
+		return nil, fmt.Errorf("%s: %w", name, ErrNoAccount)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return b.start(ctx, acc, dialed, callID)
-}
-
-func (b *Biller) start(ctx context.Context, acc store.Account, dialed, callID string) (*Reservation, error) {
 	if acc.Plan == "" {
 		return nil, fmt.Errorf("account %s: %w", acc.Name, ErrNoPlan)
 	}
@@ -187,13 +220,12 @@ func (b *Biller) start(ctx context.Context, acc store.Account, dialed, callID st
 		return nil, fmt.Errorf("%s in deck %s: %w", dialed, deck.Name, ErrNoRate)
 	}
 
-	a := b.account(acc.Name)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	// The balance is read under the account's lock: End debits and
-	// releases under it too, so no debit can slip between this read and
-	// the reservation below.
-	cur, err := b.cfg.Store.GetAccount(ctx, acc.Name)
+	// The balance is read under the account's lock: End debits (and
+	// updates the cached row) and releases under it too, so no debit can
+	// slip between this read and the reservation below.
+	cur, err := b.rowLocked(ctx, a, name)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +294,10 @@ func (r *Reservation) End(ctx context.Context, billsec int, cdrID int64) (Charge
 			return ch, fmt.Errorf("debit %s of account %s: %w", cost, r.Account, err)
 		}
 		ch.Balance, ch.Ledger = e.BalanceAfter, e.ID
+		if a.hasRow {
+			a.row.Balance = e.BalanceAfter
+		}
+		r.b.ownLedger(e.ID)
 	}
 	a.reserved -= r.Reserved
 	a.live--

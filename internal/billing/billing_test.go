@@ -159,7 +159,8 @@ func TestPostpaidAndOverrun(t *testing.T) {
 	setup(t, s)
 	addAccount(t, s, "corp", store.Postpaid, "0", "0.50", "retail", "EUR", "carol")
 	addAccount(t, s, "tiny", store.Prepaid, "0.25", "0", "retail", "EUR", "dave")
-	b := New(Config{Store: s, Now: (&clock{t: t0}).Now})
+	clk := &clock{t: t0}
+	b := New(Config{Store: s, Now: clk.Now})
 
 	// Postpaid: balance 0 + credit limit 0.50 buys 5 minutes.
 	r, err := b.Start(ctx, "carol", "4930", "c1")
@@ -186,7 +187,9 @@ func TestPostpaidAndOverrun(t *testing.T) {
 	}
 	// Within a reservation's increment, nothing is capped: 121 s on a
 	// 120 s reservation bills 180 s.
+	// A top-up from outside (the CLI) is seen after the reload interval.
 	s.PostLedger(ctx, store.LedgerEntry{At: t0, Account: "tiny", Amount: money.MustParse("0.25"), Reason: "top-up"})
+	clk.Advance(DefaultReload)
 	r, _ = b.Start(ctx, "dave", "4930", "d2") // 0.20 buys 2 minutes
 	if ch, _ := r.End(ctx, 121, 0); ch.Capped || ch.Cost != money.MustParse("0.30") {
 		t.Fatalf("one increment over: %+v", ch)
@@ -198,7 +201,8 @@ func TestCapAndWarning(t *testing.T) {
 	s := openStore(t)
 	setup(t, s)
 	addAccount(t, s, "rich", store.Prepaid, "10", "0", "retail", "EUR", "erin")
-	b := New(Config{Store: s, Now: (&clock{t: t0}).Now, MaxDuration: 10 * time.Minute, Warning: 30 * time.Second})
+	clk := &clock{t: t0}
+	b := New(Config{Store: s, Now: clk.Now, MaxDuration: 10 * time.Minute, Warning: 30 * time.Second})
 	// France per second at 0.01/s: 10.00 would buy 1000 s; the cap is 600 s.
 	r1, err := b.Start(ctx, "erin", "33123", "e1")
 	if err != nil || r1.Max != 10*time.Minute || r1.Warn != 570*time.Second || r1.Reserved != money.MustParse("6") {
@@ -222,6 +226,7 @@ func TestCapAndWarning(t *testing.T) {
 	r3.End(ctx, 0, 0)
 	// Less than the warning bought: warn at once.
 	s.PostLedger(ctx, store.LedgerEntry{At: t0, Account: "rich", Amount: money.MustParse("-9.70"), Reason: "adjust"})
+	clk.Advance(DefaultReload)
 	r4, err := b.Start(ctx, "erin", "33123", "e4")
 	if err != nil || r4.Max != 20*time.Second || r4.Warn != 0 {
 		t.Fatalf("short: %+v %v", r4, err)

@@ -54,6 +54,23 @@
 // "one minute left" tone: Max - Config.Warning (default 1 minute), or 0
 // (at once) when less than that is bought.
 //
+// # Cache
+//
+// Start reads nothing from the database once warm: which account a user
+// pays from and each account's row (type, balance, credit limit, plan,
+// currency) are kept in memory, and End keeps a cached balance exact with
+// the debit's new balance, under the account's lock. What other processes
+// change (`kaopu account credit|set`, `kaopu user set --account`, cards
+// issued) is found by one Start at most every Config.Reload (default 1 s)
+// from three counters: users_version, accounts_version (an account added,
+// deleted or its settings changed; store migration 0008) and the newest
+// ledger id (every balance change is a ledger row; the ids End wrote
+// itself do not count). A change empties the user map or drops the cached
+// rows, which are read again on their next use. So such a change takes
+// effect within Config.Reload, as a rate deck import does; calls of this
+// server on one balance stay exact (they never see a stale balance of
+// their own making).
+//
 // # Rate decks
 //
 // Decks are loaded from the store on first use and kept in memory; at

@@ -64,6 +64,11 @@ type Accounts interface {
 	UserAccount(ctx context.Context, user string) (Account, error)
 	// AccountUsers lists the users of an account by name.
 	AccountUsers(ctx context.Context, account string) ([]string, error)
+	// AccountsVersion tells, in any process, that accounts changed: meta
+	// changes whenever an account is added or deleted or its type, credit
+	// limit, plan or currency changes; ledger is the newest ledger row's
+	// id (every balance change is one row, ids only grow).
+	AccountsVersion(ctx context.Context) (meta, ledger int64, err error)
 }
 
 // RateDeck is a named table of rates (a plan) in one currency.

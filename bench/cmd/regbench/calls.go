@@ -48,9 +48,21 @@ type callBench struct {
 	uacPort   int
 	callers   int
 	trace     bool
-	res       io.Writer
-	resFile   *os.File
-	steps     *os.File
+	// The trunk bench (trunk.go) runs the same ladder twice on kaopu:
+	// label names each run in logs, step files and figures; service is
+	// the Request-URI user the callers dial (default: callee); uasIP and
+	// uasPort place the callee's UAS (default 127.0.0.1 and a free port);
+	// noRegister leaves the callee unregistered (a trunk's carrier);
+	// billing reads kaopu_billing_start_seconds around every step.
+	label      string
+	service    string
+	uasIP      string
+	uasPort    int
+	noRegister bool
+	billing    bool
+	res        io.Writer
+	resFile    *os.File
+	steps      *os.File
 }
 
 func runCalls(args []string) int {
@@ -216,6 +228,34 @@ func (c *callBench) fig(name string, v any) { fmt.Fprintf(c.res, "%s %v\n", name
 type callLadder struct {
 	best    int
 	crashed bool
+	top     callStep // the highest passing step
+	// allBilling is kaopu_billing_start_seconds after the ladder (every
+	// step, failed ones too), when callBench.billing.
+	allBilling hist
+}
+
+// who names a run: its label, or the server's name.
+func (c *callBench) who(s server) string {
+	if c.label != "" {
+		return c.label
+	}
+	return s.name()
+}
+
+// figPrefix starts the names of a run's figures.
+func (c *callBench) figPrefix(s server) string {
+	if c.label != "" {
+		return "calls." + c.label
+	}
+	return "call." + s.name()
+}
+
+// dialed is the Request-URI user the callers call.
+func (c *callBench) dialed() string {
+	if c.service != "" {
+		return c.service
+	}
+	return c.callee
 }
 
 // measure starts s, registers the callee, starts the callee's sipp UAS and
@@ -225,28 +265,33 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 	defer s.stop()
 	b.waitQuiet(ctx)
 	if err := s.start(ctx); err != nil {
-		log.Printf("%s: %v", s.name(), err)
+		log.Printf("%s: %v", c.who(s), err)
 		return callLadder{}, false
 	}
-	log.Printf("%s up on %s (pid %d)", s.name(), s.target(), s.process().pid())
-	q, err := b.ports.get()
-	if err != nil {
-		log.Print(err)
-		return callLadder{}, false
+	log.Printf("%s up on %s (pid %d)", c.who(s), s.target(), s.process().pid())
+	q := c.uasPort
+	if q == 0 {
+		var err error
+		if q, err = b.ports.get(); err != nil {
+			log.Print(err)
+			return callLadder{}, false
+		}
 	}
-	if err := c.registerCallee(ctx, s, q); err != nil {
-		log.Printf("%s: registering %s from port %d: %v", s.name(), c.callee, q, err)
-		return callLadder{}, false
+	if !c.noRegister {
+		if err := c.registerCallee(ctx, s, q); err != nil {
+			log.Printf("%s: registering %s from port %d: %v", c.who(s), c.callee, q, err)
+			return callLadder{}, false
+		}
 	}
 	uas, err := c.startUAS(s, q)
 	if err != nil {
-		log.Printf("%s: callee: %v", s.name(), err)
+		log.Printf("%s: callee: %v", c.who(s), err)
 		return callLadder{}, false
 	}
 	defer uas.stop(3 * time.Second)
 	time.Sleep(500 * time.Millisecond) // the UAS binds its port
 	if !uas.alive() {
-		log.Printf("%s: callee sipp exited at start:\n%s", s.name(), lastLines(uas.log.Name(), 10))
+		log.Printf("%s: callee sipp exited at start:\n%s", c.who(s), lastLines(uas.log.Name(), 10))
 		return callLadder{}, false
 	}
 	var lr callLadder
@@ -255,7 +300,7 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 	var top callStep
 	for _, rate := range c.rates {
 		if time.Since(t0) > c.budget {
-			log.Printf("%s: ladder time budget (%s) spent; stopping before %d/s", s.name(), c.budget, rate)
+			log.Printf("%s: ladder time budget (%s) spent; stopping before %d/s", c.who(s), c.budget, rate)
 			break
 		}
 		pass := false
@@ -269,11 +314,11 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 			}
 			if !alive {
 				lr.crashed = true
-				c.fig("call."+s.name()+".crashed_under_load", 1)
+				c.fig(c.figPrefix(s)+".crashed_under_load", 1)
 				return lr, true
 			}
 			if !uas.alive() {
-				log.Printf("%s: callee sipp died:\n%s", s.name(), lastLines(uas.log.Name(), 10))
+				log.Printf("%s: callee sipp died:\n%s", c.who(s), lastLines(uas.log.Name(), 10))
 				return lr, true
 			}
 			pass = r.pass
@@ -289,21 +334,26 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 		}
 		failedRates = 0
 		lr.best = rate
+		lr.top = top
 	}
 	if k, ok := s.(*kaopu); ok {
+		fp := c.figPrefix(s)
+		if c.label == "" {
+			fp = "call.kaopu"
+		}
 		if top.rate > 0 {
-			c.fig("call.kaopu.goroutines_max_at_top_step", top.goroutines)
-			c.fig("call.kaopu.rss_mb_max_at_top_step", fmt.Sprintf("%.0f", top.rssMB))
+			c.fig(fp+".goroutines_max_at_top_step", top.goroutines)
+			c.fig(fp+".rss_mb_max_at_top_step", fmt.Sprintf("%.0f", top.rssMB))
 		}
 		// Calls of the last step are over (1 s hold, 2 s drain); what is
 		// left now is what does not go away.
 		time.Sleep(3 * time.Second)
 		m := k.metrics()
 		if v, ok := m["go_goroutines"]; ok {
-			c.fig("call.kaopu.goroutines_idle_after_ladder", int(v))
+			c.fig(fp+".goroutines_idle_after_ladder", int(v))
 		}
 		if rss, _, err := vmRSS(k.p.pid()); err == nil {
-			c.fig("call.kaopu.rss_mb_idle_after_ladder", fmt.Sprintf("%.0f", float64(rss)/1024))
+			c.fig(fp+".rss_mb_idle_after_ladder", fmt.Sprintf("%.0f", float64(rss)/1024))
 		}
 		var names []string
 		for n := range m {
@@ -313,7 +363,10 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			log.Printf("kaopu metric after the ladder: %s %g", n, m[n])
+			log.Printf("kaopu metric after the ladder (%s): %s %g", c.who(s), n, m[n])
+		}
+		if c.billing {
+			lr.allBilling = billingHist(m)
 		}
 	}
 	return lr, true
@@ -321,7 +374,7 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 
 func (c *callBench) registerCallee(ctx context.Context, s server, port int) error {
 	b := c.b
-	dir := filepath.Join(b.tmp, "sipp", s.name()+"-register")
+	dir := filepath.Join(b.tmp, "sipp", c.who(s)+"-register")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -334,7 +387,7 @@ func (c *callBench) registerCallee(ctx context.Context, s server, port int) erro
 		"-trace_screen", "-screen_file", filepath.Join(dir, "screen.log"),
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
 	}
-	p, err := b.procs.start("sipp-"+s.name()+"-register", filepath.Join(dir, "sipp.out"), dir, argv...)
+	p, err := b.procs.start("sipp-"+c.who(s)+"-register", filepath.Join(dir, "sipp.out"), dir, argv...)
 	if err != nil {
 		return err
 	}
@@ -348,7 +401,7 @@ func (c *callBench) registerCallee(ctx context.Context, s server, port int) erro
 
 func (c *callBench) startUAS(s server, port int) (*proc, error) {
 	b := c.b
-	dir := filepath.Join(b.tmp, "sipp", s.name()+"-uas")
+	dir := filepath.Join(b.tmp, "sipp", c.who(s)+"-uas")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -360,15 +413,19 @@ func (c *callBench) startUAS(s server, port int) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	ip := c.uasIP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
 	argv := []string{
 		b.sippBin, "-sf", c.uas,
-		"-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mp),
+		"-t", "u1", "-i", ip, "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mp),
 		"-buff_size", "4194304", "-ci", "127.0.0.1", "-cp", strconv.Itoa(ctl),
 		"-nostdin", "-recv_timeout", "10000",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 		"-trace_screen", "-screen_file", filepath.Join(dir, "screen.log"),
 	}
-	return b.procs.start("sipp-"+s.name()+"-uas", filepath.Join(dir, "sipp.out"), dir, argv...)
+	return b.procs.start("sipp-"+c.who(s)+"-uas", filepath.Join(dir, "sipp.out"), dir, argv...)
 }
 
 type callStep struct {
@@ -384,6 +441,7 @@ type callStep struct {
 	goroutines  int
 	udpDrops    int64
 	pass        bool
+	billing     hist // kaopu_billing_start_seconds during the step (callBench.billing)
 }
 
 // step runs one sipp caller step while sampling the server's RSS and (for
@@ -395,6 +453,11 @@ func (c *callBench) step(ctx context.Context, s server, rate, try int) (callStep
 	cpu0, _ := groupCPU(p.pid())
 	drops0 := sysstat.UDPDrops()
 	busy0, total0 := sysstat.MachineCPU()
+	var bill0 hist
+	k, _ := s.(*kaopu)
+	if c.billing && k != nil {
+		bill0 = billingHist(k.metrics())
+	}
 	t0 := time.Now()
 	sctx, cancelSample := context.WithCancel(ctx)
 	sampled := make(chan struct{})
@@ -414,9 +477,12 @@ func (c *callBench) step(ctx context.Context, s server, rate, try int) (callStep
 			}
 		}
 	}()
-	st, sp, err := c.runSipp(ctx, fmt.Sprintf("calls-%s-%d-%d", s.name(), rate, try), s.target(), rate)
+	st, sp, err := c.runSipp(ctx, fmt.Sprintf("calls-%s-%d-%d", c.who(s), rate, try), s.target(), rate)
 	cancelSample()
 	<-sampled
+	if c.billing && k != nil {
+		r.billing = billingHist(k.metrics()).minus(bill0)
+	}
 	wall := time.Since(t0).Seconds()
 	cpu1, _ := groupCPU(p.pid())
 	r.udpDrops = sysstat.UDPDrops() - drops0
@@ -429,7 +495,7 @@ func (c *callBench) step(ctx context.Context, s server, rate, try int) (callStep
 		return r, true
 	}
 	if err != nil {
-		log.Printf("%s %d/s: sipp: %v", s.name(), rate, err)
+		log.Printf("%s %d/s: sipp: %v", c.who(s), rate, err)
 	}
 	cpuSecs := float64(cpu1-cpu0) / b.hz
 	r.cpuPct = 100 * cpuSecs / wall
@@ -452,15 +518,25 @@ func (c *callBench) step(ctx context.Context, s server, rate, try int) (callStep
 	if !r.pass {
 		verdict = "FAIL"
 	}
-	log.Printf("%-8s %5d/s try %d: %s ok=%d/%d failed=%.2f%% (timeout=%d unexpected=%d max_retrans=%d) achieved=%.0f/s retrans=%d udp_drops=%d setup=%.1fms server_cpu=%.0f%% (%.0fµs/call) sipp_cpu=%.0f%% other_cpu=%.0f%% rss_max=%.0fMB goroutines_max=%d",
-		s.name(), rate, try, verdict, r.ok, r.calls, r.failPct, r.timeoutRecv, r.unexpected, r.maxRetrans, r.achieved, r.retrans, r.udpDrops, r.rtdMs,
-		r.cpuPct, r.cpuUsCall, r.sippCPUPct, r.otherPct, r.rssMB, r.goroutines)
-	fmt.Fprintf(c.steps, "%s,%d,%d,%d,%d,%d,%.3f,%.0f,%d,%d,%d,%d,%d,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%d,%v\n",
-		s.name(), rate, r.calls, r.created, r.ok, r.calls-r.ok, r.failPct, r.achieved, r.timeoutRecv, r.unexpected, r.maxRetrans, r.retrans, r.udpDrops, r.rtdMs,
+	billNote := ""
+	if c.billing {
+		billNote = fmt.Sprintf(" billing_starts=%d billing_p99=%s", r.billing.count(), fmtMs(r.billing.quantile(0.99)))
+	}
+	log.Printf("%-8s %5d/s try %d: %s ok=%d/%d failed=%.2f%% (timeout=%d unexpected=%d max_retrans=%d) achieved=%.0f/s retrans=%d udp_drops=%d setup=%.1fms server_cpu=%.0f%% (%.0fµs/call) sipp_cpu=%.0f%% other_cpu=%.0f%% rss_max=%.0fMB goroutines_max=%d%s",
+		c.who(s), rate, try, verdict, r.ok, r.calls, r.failPct, r.timeoutRecv, r.unexpected, r.maxRetrans, r.achieved, r.retrans, r.udpDrops, r.rtdMs,
+		r.cpuPct, r.cpuUsCall, r.sippCPUPct, r.otherPct, r.rssMB, r.goroutines, billNote)
+	fmt.Fprintf(c.steps, "%s,%d,%d,%d,%d,%d,%.3f,%.0f,%d,%d,%d,%d,%d,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%d,%v",
+		c.who(s), rate, r.calls, r.created, r.ok, r.calls-r.ok, r.failPct, r.achieved, r.timeoutRecv, r.unexpected, r.maxRetrans, r.retrans, r.udpDrops, r.rtdMs,
 		r.cpuPct, r.cpuUsCall, r.sippCPUPct, r.otherPct, r.rssMB, r.goroutines, r.pass)
+	if c.billing {
+		fmt.Fprintf(c.steps, ",%d,%s", r.billing.count(), fmtMs(r.billing.quantile(0.99)))
+	} else if c.label != "" {
+		fmt.Fprint(c.steps, ",,") // the trunk bench's billing columns
+	}
+	fmt.Fprintln(c.steps)
 	if !p.alive() {
 		log.Printf("%s DIED during the %d/s call step (exit code %d); last log lines:\n%s",
-			s.name(), rate, p.exitCode(), lastLines(p.log.Name(), 20))
+			c.who(s), rate, p.exitCode(), lastLines(p.log.Name(), 20))
 		return r, false
 	}
 	select {
@@ -491,8 +567,8 @@ func (c *callBench) runSipp(ctx context.Context, tag, target string, rate int) (
 	argv := []string{
 		b.sippBin, target,
 		"-sf", c.uac, "-inf", c.callerCSV,
-		"-s", c.callee, "-key", "domain", b.domain,
-		"-auth_uri", c.callee + "@" + b.domain, // digest uri = the Request-URI
+		"-s", c.dialed(), "-key", "domain", b.domain,
+		"-auth_uri", c.dialed() + "@" + b.domain, // digest uri = the Request-URI
 		"-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(c.uacPort), "-mp", strconv.Itoa(mp),
 		"-r", strconv.Itoa(rate), "-rp", "1000",
 		"-m", strconv.Itoa(calls),

@@ -45,6 +45,7 @@ type bench struct {
 	maxOther    float64
 	quietWait   time.Duration
 	kaopuCfg    string
+	kaopuExtra  string // appended to the kaopu config (trunk.go: calls.country_code)
 	servers     map[string]bool
 	withTLS     bool // TLS vs UDP registrations (tls.go)
 	tlsOnly     bool // only that

@@ -136,7 +136,7 @@ func importUsers(ctx context.Context, b *bench, us []user) (string, time.Duratio
 	b.kaopuCfg = filepath.Join(b.tmp, "kaopu-bench.yaml")
 	// The load comes from one address and a few users: the per-source rate
 	// limit and the per-user call caps are off.
-	cfg := fmt.Sprintf("domain: %s\nauth:\n  algorithms: [MD5]\nsecurity:\n  rate_limit: 0\ncalls:\n  max_concurrent: 0\n  max_per_minute: 0\n", b.domain)
+	cfg := fmt.Sprintf("domain: %s\nauth:\n  algorithms: [MD5]\nsecurity:\n  rate_limit: 0\ncalls:\n  max_concurrent: 0\n  max_per_minute: 0\n", b.domain) + b.kaopuExtra
 	if err := os.WriteFile(b.kaopuCfg, []byte(cfg), 0o644); err != nil {
 		return "", 0, err
 	}

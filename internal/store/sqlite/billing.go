@@ -384,3 +384,9 @@ func (s *Store) RatesVersion(ctx context.Context) (int64, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT version FROM rates_version WHERE id = 1`).Scan(&v)
 	return v, err
 }
+
+// AccountsVersion returns accounts_version (0008) and the newest ledger id.
+func (s *Store) AccountsVersion(ctx context.Context) (meta, ledger int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT version FROM accounts_version WHERE id = 1), (SELECT COALESCE(MAX(id), 0) FROM ledger)`).Scan(&meta, &ledger)
+	return meta, ledger, err
+}

@@ -201,3 +201,38 @@ func TestCDRRating(t *testing.T) {
 		t.Fatalf("cdrs: %+v, %v", cs, err)
 	}
 }
+
+// AccountsVersion: meta moves with an account's settings, not with its
+// balance; ledger is the newest ledger id, which every balance change moves.
+func TestAccountsVersion(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	m0, l0, err := s.AccountsVersion(ctx)
+	if err != nil || l0 != 0 {
+		t.Fatalf("empty: %d %d %v", m0, l0, err)
+	}
+	a := store.Account{Name: "acme", Type: store.Prepaid, Balance: money.MustParse("10"), Plan: "retail", Currency: "EUR", Created: time.Unix(100, 0)}
+	if err := s.AddAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	m1, l1, _ := s.AccountsVersion(ctx)
+	if m1 <= m0 || l1 == 0 {
+		t.Fatalf("after add (opening balance in the ledger): meta %d -> %d, ledger %d", m0, m1, l1)
+	}
+	e, err := s.PostLedger(ctx, store.LedgerEntry{At: time.Unix(200, 0), Account: "acme", Amount: money.MustParse("-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, l2, _ := s.AccountsVersion(ctx)
+	if m2 != m1 || l2 != e.ID || l2 <= l1 {
+		t.Fatalf("after a debit: meta %d -> %d (want unchanged), ledger %d (want %d)", m1, m2, l2, e.ID)
+	}
+	a.Plan = "wholesale"
+	if err := s.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	m3, l3, _ := s.AccountsVersion(ctx)
+	if m3 <= m2 || l3 != l2 {
+		t.Fatalf("after a plan change: meta %d -> %d, ledger %d -> %d", m2, m3, l2, l3)
+	}
+}
