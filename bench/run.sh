@@ -99,10 +99,16 @@ export KAOPU_BIN
 # ---- peers, idempotent ------------------------------------------------------
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if { [ "$RUN_REG" = 1 ] && [ "$TLS_ONLY" = 0 ]; } || [ "$RUN_CALLS" = 1 ] || [ "$RUN_TRUNK" = 1 ]; then
+if { [ "$RUN_REG" = 1 ] && [ "$TLS_ONLY" = 0 ]; } || [ "$RUN_CALLS" = 1 ]; then
 	command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 	command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
 	have_pkg kamailio-sqlite-modules || missing+=(kamailio-sqlite-modules)
+	command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+fi
+if [ "$RUN_TRUNK" = 1 ]; then
+	# sipp plays the callers, the callee and the carrier; sqlite3 attaches
+	# the callers to their accounts and reads the call records.
+	command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 	command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 fi
 if [ "$RUN_RELAY" = 1 ]; then

@@ -229,6 +229,7 @@ type callLadder struct {
 	best    int
 	crashed bool
 	top     callStep // the highest passing step
+	ok      int      // calls that succeeded in all steps
 	// allBilling is kaopu_billing_start_seconds after the ladder (every
 	// step, failed ones too), when callBench.billing.
 	allBilling hist
@@ -321,6 +322,7 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 				log.Printf("%s: callee sipp died:\n%s", c.who(s), lastLines(uas.log.Name(), 10))
 				return lr, true
 			}
+			lr.ok += r.ok
 			pass = r.pass
 			if pass {
 				top = r
