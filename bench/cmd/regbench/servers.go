@@ -135,8 +135,11 @@ func importUsers(ctx context.Context, b *bench, us []user) (string, time.Duratio
 	// the HA1s are computed with at import.
 	b.kaopuCfg = filepath.Join(b.tmp, "kaopu-bench.yaml")
 	// The load comes from one address and a few users: the per-source rate
-	// limit and the per-user call caps are off.
-	cfg := fmt.Sprintf("domain: %s\nauth:\n  algorithms: [MD5]\nsecurity:\n  rate_limit: 0\ncalls:\n  max_concurrent: 0\n  max_per_minute: 0\n", b.domain) + b.kaopuExtra
+	// limit, the per-source caps on pending transactions and calls in
+	// setup (meant for one phone or one attacker, not for a load
+	// generator standing for thousands of phones) and the per-user call
+	// caps are off.
+	cfg := fmt.Sprintf("domain: %s\nauth:\n  algorithms: [MD5]\nsip:\n  max_pending_per_source: 0\n  max_calls_setup_per_source: 0\nsecurity:\n  rate_limit: 0\ncalls:\n  max_concurrent: 0\n  max_per_minute: 0\n", b.domain) + b.kaopuExtra
 	if err := os.WriteFile(b.kaopuCfg, []byte(cfg), 0o644); err != nil {
 		return "", 0, err
 	}
