@@ -36,6 +36,7 @@ type Store interface {
 	GetAccount(ctx context.Context, name string) (store.Account, error)
 	PostLedger(ctx context.Context, e store.LedgerEntry) (store.LedgerEntry, error)
 	GetDeck(ctx context.Context, name string) (store.RateDeck, error)
+	ListDecks(ctx context.Context) ([]store.RateDeck, error)
 	EachRate(ctx context.Context, deck string, fn func(store.Rate) error) error
 	RatesVersion(ctx context.Context) (int64, error)
 	UsersVersion(ctx context.Context) (int64, error)
@@ -83,7 +84,9 @@ type Biller struct {
 	usersVer   int64
 	acctVer    int64
 	ledgerSeen int64              // ledger ids up to this one are accounted for
+	ledgerPrev int64              // the newest ledger id at the previous check
 	own        map[int64]struct{} // ledger ids above ledgerSeen written by End
+	inflight   atomic.Int64       // debits being written by End
 	gen        atomic.Int64       // account rows read under an older gen are stale
 	reads      atomic.Int64       // account and user rows read from the store (tests)
 }
@@ -95,9 +98,10 @@ type acct struct {
 	live     int
 	// The account's row, valid while rowGen is the Biller's gen; its
 	// balance is kept current by End, under mu.
-	row    store.Account
-	rowGen int64
-	hasRow bool
+	row      store.Account
+	rowGen   int64
+	hasRow   bool
+	rowReads int64 // rows read from the store
 }
 
 // New returns a Biller.
@@ -285,24 +289,64 @@ func (r *Reservation) End(ctx context.Context, billsec int, cdrID int64) (Charge
 	ch.Rating.Billed, ch.Rating.Cost = billed, cost
 
 	a := r.a
+	if cost == 0 {
+		a.mu.Lock()
+		a.reserved -= r.Reserved
+		a.live--
+		a.mu.Unlock()
+		r.ended = true
+		return ch, nil
+	}
+	// The debit is written without the account's lock, so that the
+	// account's other calls are not set up behind a database write.
+	// Meanwhile the account holds the cost instead of the reservation:
+	// what Start sees available is already what is left after this call.
+	b := r.b
+	a.mu.Lock()
+	a.reserved += cost - r.Reserved
+	reads := a.rowReads
+	a.mu.Unlock()
+	b.inflight.Add(1)
+	e, err := b.cfg.Store.PostLedger(ctx, store.LedgerEntry{At: b.cfg.Now(), Account: r.Account, Amount: -cost,
+		Reason: "call to " + r.Dialed + " (" + r.Rate.Destination + ")", CDRID: cdrID, CallID: r.CallID})
+	if err == nil {
+		b.ownLedger(e.ID)
+	}
+	b.inflight.Add(-1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if cost != 0 {
-		e, err := r.b.cfg.Store.PostLedger(ctx, store.LedgerEntry{At: r.b.cfg.Now(), Account: r.Account, Amount: -cost,
-			Reason: "call to " + r.Dialed + " (" + r.Rate.Destination + ")", CDRID: cdrID, CallID: r.CallID})
-		if err != nil {
-			return ch, fmt.Errorf("debit %s of account %s: %w", cost, r.Account, err)
-		}
-		ch.Balance, ch.Ledger = e.BalanceAfter, e.ID
-		if a.hasRow {
-			a.row.Balance = e.BalanceAfter
-		}
-		r.b.ownLedger(e.ID)
+	if err != nil {
+		a.reserved -= cost - r.Reserved // the reservation is held again
+		return ch, fmt.Errorf("debit %s of account %s: %w", cost, r.Account, err)
 	}
-	a.reserved -= r.Reserved
+	ch.Balance, ch.Ledger = e.BalanceAfter, e.ID
+	if a.hasRow {
+		if a.rowReads == reads {
+			a.row.Balance -= cost // the cached row was read before the debit
+		} else {
+			a.hasRow = false // read while the debit was written: with it or without? Read it again.
+		}
+	}
+	a.reserved -= cost
 	a.live--
 	r.ended = true
 	return ch, nil
+}
+
+// Preload loads every rate deck, so that the first calls after a server
+// starts do not wait for their deck to be read (about a second for
+// 100,000 prefixes). The server runs it in the background at start.
+func (b *Biller) Preload(ctx context.Context) error {
+	ds, err := b.cfg.Store.ListDecks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if _, err := b.deck(ctx, d.Name); err != nil {
+			return fmt.Errorf("rate deck %s: %w", d.Name, err)
+		}
+	}
+	return nil
 }
 
 // deck returns the named deck, loading it when needed.

@@ -60,23 +60,61 @@ func (b *Biller) sync(ctx context.Context) error {
 		b.usersEpoch++
 	}
 	stale := !b.primed || av != b.acctVer
-	if lv > b.ledgerSeen {
-		// Every id in (ledgerSeen, lv] must be one of ours.
-		mine := int64(0)
-		for id := range b.own {
-			if id <= lv {
-				mine++
-				delete(b.own, id)
-			}
-		}
-		stale = stale || mine != lv-b.ledgerSeen
+	if !stale {
+		stale = b.foreignLedger(lv)
 	}
 	if stale {
 		b.gen.Add(1)
+		for id := range b.own {
+			if id <= lv {
+				delete(b.own, id)
+			}
+		}
+		b.ledgerSeen = max(b.ledgerSeen, lv)
 	}
+	b.ledgerPrev = max(b.ledgerSeen, lv)
 	b.primed, b.synced = true, now
-	b.usersVer, b.acctVer, b.ledgerSeen = uv, av, max(lv, b.ledgerSeen)
+	b.usersVer, b.acctVer = uv, av
 	return nil
+}
+
+// foreignLedger tells whether ledger rows up to lv include some another
+// process wrote (cacheMu held). Every row between ledgerSeen and lv must
+// be one End wrote (own). The rows up to the previous check's newest
+// were committed a Reload ago, so End has long registered its own; a
+// newer row not (yet) registered may be a debit End is still finishing
+// (inflight): such rows wait for the next check, unless there are more
+// of them than debits in flight.
+func (b *Biller) foreignLedger(lv int64) bool {
+	count := func(lo, hi int64) (n int64) {
+		for id := range b.own {
+			if id > lo && id <= hi {
+				n++
+			}
+		}
+		return n
+	}
+	settle := func(upTo int64) {
+		for id := range b.own {
+			if id <= upTo {
+				delete(b.own, id)
+			}
+		}
+		b.ledgerSeen = upTo
+	}
+	prev := min(max(b.ledgerPrev, b.ledgerSeen), lv)
+	if count(b.ledgerSeen, prev) != prev-b.ledgerSeen {
+		return true
+	}
+	settle(prev)
+	unexplained := (lv - prev) - count(prev, lv)
+	switch {
+	case unexplained == 0:
+		settle(lv)
+	case unexplained > b.inflight.Load():
+		return true
+	}
+	return false
 }
 
 // ownLedger records a ledger row End wrote, so the next check does not
@@ -122,6 +160,7 @@ func (b *Biller) rowLocked(ctx context.Context, a *acct, name string) (store.Acc
 		return a.row, nil
 	}
 	b.reads.Add(1)
+	a.rowReads++
 	row, err := b.cfg.Store.GetAccount(ctx, name)
 	if err != nil {
 		a.hasRow = false

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kaopu/kaopu/internal/money"
 	"github.com/kaopu/kaopu/internal/store"
+	"github.com/kaopu/kaopu/internal/store/sqlite"
 )
 
 // Once a user's account and the account's row are cached, Start reads
@@ -136,5 +137,129 @@ func TestCacheSeesOtherProcesses(t *testing.T) {
 	clk.Advance(DefaultReload)
 	if _, err := b.Start(ctx, "alice", "33123", "c"); !errors.Is(err, ErrNoAccount) {
 		t.Fatalf("after detaching: %v, want ErrNoAccount", err)
+	}
+}
+
+// slowLedger holds every PostLedger until release is closed, before its
+// write or (committed) after it.
+type slowLedger struct {
+	*sqlite.Store
+	entered     chan struct{}
+	release     chan struct{}
+	commitFirst bool
+}
+
+func (s slowLedger) PostLedger(ctx context.Context, e store.LedgerEntry) (store.LedgerEntry, error) {
+	if s.commitFirst {
+		e, err := s.Store.PostLedger(ctx, e)
+		s.entered <- struct{}{}
+		<-s.release
+		return e, err
+	}
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.PostLedger(ctx, e)
+}
+
+// End writes its debit without the account's lock: the account's next
+// call is set up while the write is slow, on what is left after the
+// ending call's cost; and a row read during the write is read again after.
+func TestEndDoesNotBlockStart(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	setup(t, db)
+	addAccount(t, db, "acme", store.Prepaid, "1.00", "0", "retail", "EUR", "alice")
+	s := slowLedger{db, make(chan struct{}), make(chan struct{}), false}
+	b := New(Config{Store: s, Now: (&clock{t: t0}).Now})
+
+	r1, err := b.Start(ctx, "alice", "33123", "c1") // reserves 1.00 (100 s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := r1.End(ctx, 40, 0); done <- err }() // 0.40
+	<-s.entered
+	// While the debit is being written: 0.60 is left.
+	r2, err := b.Start(ctx, "alice", "33123", "c2")
+	if err != nil || r2.Max != 60*time.Second {
+		t.Fatalf("during the write: %+v %v; want 60 s", r2, err)
+	}
+	r2.End(ctx, 0, 0)
+	// A row read now (the cache dropped) is from before the debit ...
+	b.gen.Add(1)
+	r3, err := b.Start(ctx, "alice", "33123", "c3")
+	if err != nil || r3.Max != 60*time.Second {
+		t.Fatalf("re-read during the write: %+v %v; want 60 s", r3, err)
+	}
+	r3.End(ctx, 0, 0)
+	close(s.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// ... and is not debited twice: 0.60 left.
+	r4, err := b.Start(ctx, "alice", "33123", "c4")
+	if err != nil || r4.Max != 60*time.Second {
+		t.Fatalf("after the write: %+v %v; want 60 s", r4, err)
+	}
+	r4.End(ctx, 0, 0)
+	if res, live := b.Reserved("acme"); res != 0 || live != 0 {
+		t.Errorf("reserved %s live %d after every call ended", res, live)
+	}
+}
+
+// A row read after the debit was committed but before End settled it
+// already holds the debit: End must not take the cost off it again.
+func TestEndAfterRereadOfCommittedDebit(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	setup(t, db)
+	addAccount(t, db, "acme", store.Prepaid, "1.00", "0", "retail", "EUR", "alice")
+	s := slowLedger{db, make(chan struct{}), make(chan struct{}), true}
+	b := New(Config{Store: s, Now: (&clock{t: t0}).Now})
+	r1, err := b.Start(ctx, "alice", "33123", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := r1.End(ctx, 40, 0); done <- err }() // 0.40
+	<-s.entered
+	b.gen.Add(1) // the next Start reads the row: 0.60, the debit in it
+	r2, err := b.Start(ctx, "alice", "33123", "c2")
+	// The cost is still held too until End settles: 0.20, on the safe side.
+	if err != nil || r2.Max != 20*time.Second {
+		t.Fatalf("during the write: %+v %v; want 20 s", r2, err)
+	}
+	r2.End(ctx, 0, 0)
+	close(s.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r3, err := b.Start(ctx, "alice", "33123", "c3")
+	if err != nil || r3.Max != 60*time.Second {
+		t.Fatalf("after End: %+v %v; want 60 s (0.60 left)", r3, err)
+	}
+	r3.End(ctx, 0, 0)
+}
+
+// Preload reads every deck once; the calls after it do not.
+func TestPreload(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	setup(t, s)
+	addAccount(t, s, "acme", store.Prepaid, "1.00", "0", "retail", "EUR", "alice")
+	b := New(Config{Store: s, Now: (&clock{t: t0}).Now})
+	if err := b.Preload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.deckLoads != 2 { // retail and us
+		t.Fatalf("%d decks loaded, want 2", b.deckLoads)
+	}
+	r, err := b.Start(ctx, "alice", "4930", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.End(ctx, 0, 0)
+	if b.deckLoads != 2 {
+		t.Errorf("a call after Preload loaded a deck (%d loads)", b.deckLoads)
 	}
 }

@@ -77,3 +77,16 @@ func (s *Server) billingMetrics() []web.Metric {
 	return s.billStart.Metrics("kaopu_billing_start_seconds",
 		"Time billing took at the setup of calls through trunks to find the caller's account, rate the destination and reserve the money (every outcome, refusals included).")
 }
+
+// preloadDecks reads the rate decks into memory at start, in the
+// background, so that the first rated calls do not wait for them.
+func (s *Server) preloadDecks(ctx context.Context) {
+	t0 := time.Now()
+	if err := s.biller.Preload(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("rate decks not preloaded; they load at their first call", "error", err)
+		}
+		return
+	}
+	s.log.Debug("rate decks preloaded", "took", time.Since(t0).String())
+}

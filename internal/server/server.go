@@ -613,6 +613,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.biller = billing.New(billing.Config{Store: s.st})
 	s.billStart = newBillingStartHistogram()
+	go s.preloadDecks(ctx)
 	s.trunks = trunk.New(trunk.Config{Store: s.st, Sender: trunkSender{s, s.contacts(contact)}, Numbering: Numbering(cfg),
 		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log,
 		Canonical: func(login string) (string, bool) { return canonical{s.dir}.CanonicalUser(login) }})
