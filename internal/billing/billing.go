@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,8 @@ type Store interface {
 	PostLedger(ctx context.Context, e store.LedgerEntry) (store.LedgerEntry, error)
 	GetDeck(ctx context.Context, name string) (store.RateDeck, error)
 	ListDecks(ctx context.Context) ([]store.RateDeck, error)
+	ListAccounts(ctx context.Context) ([]store.Account, error)
+	AccountUsers(ctx context.Context, account string) ([]string, error)
 	EachRate(ctx context.Context, deck string, fn func(store.Rate) error) error
 	RatesVersion(ctx context.Context) (int64, error)
 	UsersVersion(ctx context.Context) (int64, error)
@@ -64,25 +67,29 @@ type Config struct {
 type Biller struct {
 	cfg Config
 
-	mu    sync.Mutex
+	// Call setup takes only read locks and atomics when nothing changes:
+	// under load, a goroutine parked on a lock may wait milliseconds to
+	// run again.
+	mu    sync.RWMutex
 	accts map[string]*acct
 
-	deckMu    sync.Mutex
+	deckMu    sync.RWMutex
 	decks     map[string]*rating.Deck
 	version   int64
 	checked   time.Time
+	checkMu   sync.Mutex // one deck version check at a time
 	loadMu    sync.Mutex // one deck load at a time
 	deckLoads int        // how many times a deck was read from the store (tests)
 
 	// The cache of users' accounts and account rows (cache.go).
-	syncMu     sync.Mutex // one version check at a time
-	cacheMu    sync.Mutex
-	synced     time.Time         // last version check
-	primed     bool              // the versions below were read
-	users      map[string]string // user -> account name, "" for none
-	usersEpoch int64             // bumped whenever users is emptied
+	syncMu     sync.Mutex   // one version check at a time; guards the versions
+	synced     atomic.Int64 // last version check, Unix ns; 0: never
 	usersVer   int64
 	acctVer    int64
+	usersMu    sync.RWMutex
+	users      map[string]string  // user -> account name, "" for none
+	usersEpoch int64              // bumped whenever users is emptied
+	ledgerMu   sync.Mutex         // guards the ledger fields below
 	ledgerSeen int64              // ledger ids up to this one are accounted for
 	ledgerPrev int64              // the newest ledger id at the previous check
 	own        map[int64]struct{} // ledger ids above ledgerSeen written by End
@@ -122,9 +129,15 @@ func New(cfg Config) *Biller {
 }
 
 func (b *Biller) account(name string) *acct {
+	b.mu.RLock()
+	a := b.accts[name]
+	b.mu.RUnlock()
+	if a != nil {
+		return a
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	a := b.accts[name]
+	a = b.accts[name]
 	if a == nil {
 		a = &acct{}
 		b.accts[name] = a
@@ -333,10 +346,54 @@ func (r *Reservation) End(ctx context.Context, billsec int, cdrID int64) (Charge
 	return ch, nil
 }
 
-// Preload loads every rate deck, so that the first calls after a server
-// starts do not wait for their deck to be read (about a second for
-// 100,000 prefixes). The server runs it in the background at start.
+// Preload fills the cache with every account, its users and every rate
+// deck, so that the first calls after a server starts do not wait for
+// them to be read (about a second for a deck of 100,000 prefixes). The
+// server runs it in the background at start.
 func (b *Biller) Preload(ctx context.Context) error {
+	if err := b.sync(ctx); err != nil { // first: a later first check would drop what is loaded here
+		return err
+	}
+	b.usersMu.RLock()
+	epoch := b.usersEpoch
+	b.usersMu.RUnlock()
+	accts, err := b.cfg.Store.ListAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	users := map[string]string{}
+	for _, row := range accts {
+		if strings.HasPrefix(row.Name, store.CardAccount("")) {
+			continue // a calling card's: read at its first call
+		}
+		us, err := b.cfg.Store.AccountUsers(ctx, row.Name)
+		if err != nil {
+			return err
+		}
+		if len(us) == 0 {
+			continue
+		}
+		for _, u := range us {
+			users[u] = row.Name
+		}
+		// The row is read as Start reads it, under the account's lock.
+		a := b.account(row.Name)
+		a.mu.Lock()
+		_, err = b.rowLocked(ctx, a, row.Name)
+		a.mu.Unlock()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	b.usersMu.Lock()
+	if epoch == b.usersEpoch { // no user changed meanwhile
+		for u, name := range users {
+			if _, ok := b.users[u]; !ok {
+				b.users[u] = name
+			}
+		}
+	}
+	b.usersMu.Unlock()
 	ds, err := b.cfg.Store.ListDecks(ctx)
 	if err != nil {
 		return err
@@ -352,23 +409,33 @@ func (b *Biller) Preload(ctx context.Context) error {
 // deck returns the named deck, loading it when needed.
 func (b *Biller) deck(ctx context.Context, name string) (*rating.Deck, error) {
 	now := b.cfg.Now()
-	b.deckMu.Lock()
-	check := now.Sub(b.checked) >= b.cfg.Reload || now.Before(b.checked)
+	due := func() bool { return now.Sub(b.checked) >= b.cfg.Reload || now.Before(b.checked) }
+	b.deckMu.RLock()
+	check := due()
 	d := b.decks[name]
-	b.deckMu.Unlock()
-	if check {
-		v, err := b.cfg.Store.RatesVersion(ctx)
-		if err != nil {
-			return nil, err
+	b.deckMu.RUnlock()
+	// One call checks the version; the others go on with the deck they
+	// have (one without a deck loads it below).
+	if check && b.checkMu.TryLock() {
+		b.deckMu.RLock()
+		check = due()
+		b.deckMu.RUnlock()
+		if check {
+			v, err := b.cfg.Store.RatesVersion(ctx)
+			if err != nil {
+				b.checkMu.Unlock()
+				return nil, err
+			}
+			b.deckMu.Lock()
+			b.checked = now
+			if v != b.version {
+				b.version = v
+				b.decks = map[string]*rating.Deck{}
+				d = nil
+			}
+			b.deckMu.Unlock()
 		}
-		b.deckMu.Lock()
-		b.checked = now
-		if v != b.version {
-			b.version = v
-			b.decks = map[string]*rating.Deck{}
-			d = nil
-		}
-		b.deckMu.Unlock()
+		b.checkMu.Unlock()
 	}
 	if d != nil {
 		return d, nil

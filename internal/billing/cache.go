@@ -23,15 +23,15 @@ import (
 // check. One Start checks at a time; the others go on with the cache,
 // except before the very first check, when they wait for it.
 func (b *Biller) sync(ctx context.Context) error {
-	now := b.cfg.Now()
-	b.cacheMu.Lock()
-	due := !b.primed || now.Sub(b.synced) >= b.cfg.Reload || now.Before(b.synced)
-	primed := b.primed
-	b.cacheMu.Unlock()
-	if !due {
+	now := b.cfg.Now().UnixNano()
+	due := func() bool {
+		last := b.synced.Load()
+		return last == 0 || now-last >= int64(b.cfg.Reload) || now < last
+	}
+	if !due() {
 		return nil
 	}
-	if primed {
+	if b.synced.Load() != 0 {
 		if !b.syncMu.TryLock() {
 			return nil
 		}
@@ -39,12 +39,10 @@ func (b *Biller) sync(ctx context.Context) error {
 		b.syncMu.Lock()
 	}
 	defer b.syncMu.Unlock()
-	b.cacheMu.Lock()
-	again := b.primed && (now.Sub(b.synced) < b.cfg.Reload && !now.Before(b.synced))
-	b.cacheMu.Unlock()
-	if again {
+	if !due() {
 		return nil // checked while this call waited
 	}
+	primed := b.synced.Load() != 0
 	uv, err := b.cfg.Store.UsersVersion(ctx)
 	if err != nil {
 		return err
@@ -53,13 +51,14 @@ func (b *Biller) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.cacheMu.Lock()
-	defer b.cacheMu.Unlock()
-	if !b.primed || uv != b.usersVer {
+	if !primed || uv != b.usersVer {
+		b.usersMu.Lock()
 		b.users = map[string]string{}
 		b.usersEpoch++
+		b.usersMu.Unlock()
 	}
-	stale := !b.primed || av != b.acctVer
+	b.ledgerMu.Lock()
+	stale := !primed || av != b.acctVer
 	if !stale {
 		stale = b.foreignLedger(lv)
 	}
@@ -73,13 +72,14 @@ func (b *Biller) sync(ctx context.Context) error {
 		b.ledgerSeen = max(b.ledgerSeen, lv)
 	}
 	b.ledgerPrev = max(b.ledgerSeen, lv)
-	b.primed, b.synced = true, now
+	b.ledgerMu.Unlock()
 	b.usersVer, b.acctVer = uv, av
+	b.synced.Store(max(now, 1))
 	return nil
 }
 
 // foreignLedger tells whether ledger rows up to lv include some another
-// process wrote (cacheMu held). Every row between ledgerSeen and lv must
+// process wrote (ledgerMu held). Every row between ledgerSeen and lv must
 // be one End wrote (own). The rows up to the previous check's newest
 // were committed a Reload ago, so End has long registered its own; a
 // newer row not (yet) registered may be a debit End is still finishing
@@ -120,19 +120,19 @@ func (b *Biller) foreignLedger(lv int64) bool {
 // ownLedger records a ledger row End wrote, so the next check does not
 // take it for another process's change.
 func (b *Biller) ownLedger(id int64) {
-	b.cacheMu.Lock()
+	b.ledgerMu.Lock()
 	if id > b.ledgerSeen {
 		b.own[id] = struct{}{}
 	}
-	b.cacheMu.Unlock()
+	b.ledgerMu.Unlock()
 }
 
 // userAccount returns the name of the account user pays from, "" for none.
 func (b *Biller) userAccount(ctx context.Context, user string) (string, error) {
-	b.cacheMu.Lock()
+	b.usersMu.RLock()
 	name, ok := b.users[user]
 	epoch := b.usersEpoch
-	b.cacheMu.Unlock()
+	b.usersMu.RUnlock()
 	if ok {
 		return name, nil
 	}
@@ -145,11 +145,11 @@ func (b *Biller) userAccount(ctx context.Context, user string) (string, error) {
 	default:
 		name = acc.Name
 	}
-	b.cacheMu.Lock()
+	b.usersMu.Lock()
 	if epoch == b.usersEpoch { // not emptied while this read ran
 		b.users[user] = name
 	}
-	b.cacheMu.Unlock()
+	b.usersMu.Unlock()
 	return name, nil
 }
 
@@ -168,4 +168,11 @@ func (b *Biller) rowLocked(ctx context.Context, a *acct, name string) (store.Acc
 	}
 	a.row, a.rowGen, a.hasRow = row, gen, true
 	return row, nil
+}
+
+// CacheStats says how often Start read an account or a user's account
+// from the store (cache misses) and how often the cached accounts were
+// dropped for a change made elsewhere.
+func (b *Biller) CacheStats() (reads, drops int64) {
+	return b.reads.Load(), b.gen.Load()
 }

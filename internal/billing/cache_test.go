@@ -241,7 +241,8 @@ func TestEndAfterRereadOfCommittedDebit(t *testing.T) {
 	r3.End(ctx, 0, 0)
 }
 
-// Preload reads every deck once; the calls after it do not.
+// Preload reads every deck, account and its users once; the first call
+// after it reads nothing.
 func TestPreload(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
@@ -254,12 +255,15 @@ func TestPreload(t *testing.T) {
 	if b.deckLoads != 2 { // retail and us
 		t.Fatalf("%d decks loaded, want 2", b.deckLoads)
 	}
+	if b.reads.Load() != 1 { // acme's row; alice's account came with acme's users
+		t.Fatalf("%d rows read by Preload, want 1", b.reads.Load())
+	}
 	r, err := b.Start(ctx, "alice", "4930", "c")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || r.Account != "acme" {
+		t.Fatalf("%+v %v", r, err)
 	}
 	r.End(ctx, 0, 0)
-	if b.deckLoads != 2 {
-		t.Errorf("a call after Preload loaded a deck (%d loads)", b.deckLoads)
+	if b.deckLoads != 2 || b.reads.Load() != 1 {
+		t.Errorf("the first call after Preload read from the store (%d deck loads, %d rows)", b.deckLoads, b.reads.Load())
 	}
 }

@@ -31,10 +31,10 @@
 // call it pays for in full at the destination's rate (rating.MaxSeconds:
 // on an increment boundary, never more than the money), capped at
 // Config.MaxDuration, and reserves that call's cost in memory until End.
-// With less than the first increment left, the call is refused. Start and
-// End of one account are serialised by a per-account mutex, and the
-// balance is read under it, so concurrent calls on one balance never
-// spend more than it holds. Reservations live in this process: one server
+// With less than the first increment left, the call is refused. The
+// reservations and the (cached) balance of one account change only under
+// a per-account mutex, and Start reads them under it, so concurrent calls
+// on one balance never spend more than it holds. Reservations live in this process: one server
 // per store (several nodes sharing a database need the reservation in the
 // database; not done).
 //
@@ -69,7 +69,16 @@
 // rows, which are read again on their next use. So such a change takes
 // effect within Config.Reload, as a rate deck import does; calls of this
 // server on one balance stay exact (they never see a stale balance of
-// their own making).
+// their own making). The server fills the cache at start (Preload: the
+// accounts that have users, their users, every rate deck), in the
+// background; a user or account not in it is read at its first call.
+//
+// End writes the debit without holding the account's lock, so the
+// account's next calls are not set up behind a database write; while it
+// is written the account holds the call's cost instead of its
+// reservation, so Start already sees what will be left. Call setup takes
+// only read locks and atomics when nothing changed: one Start a second
+// checks the versions, the others go on with the cache.
 //
 // # Rate decks
 //

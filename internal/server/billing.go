@@ -74,8 +74,11 @@ func (s *Server) billingMetrics() []web.Metric {
 	if s.billStart == nil {
 		return nil
 	}
-	return s.billStart.Metrics("kaopu_billing_start_seconds",
-		"Time billing took at the setup of calls through trunks to find the caller's account, rate the destination and reserve the money (every outcome, refusals included).")
+	reads, drops := s.biller.CacheStats()
+	return append(s.billStart.Metrics("kaopu_billing_start_seconds",
+		"Time billing took at the setup of calls through trunks to find the caller's account, rate the destination and reserve the money (every outcome, refusals included)."),
+		web.Counter("kaopu_billing_cache_reads_total", "Accounts and users' accounts billing read from the database (its cache missed).", float64(reads)),
+		web.Counter("kaopu_billing_cache_drops_total", "Times billing dropped its cached accounts for a change made elsewhere (kaopu account credit|set, a new card).", float64(drops)))
 }
 
 // preloadDecks reads the rate decks into memory at start, in the

@@ -359,7 +359,7 @@ func (c *callBench) measure(ctx context.Context, s server) (callLadder, bool) {
 		}
 		var names []string
 		for n := range m {
-			if strings.Contains(n, "call") || strings.Contains(n, "rtp") || strings.Contains(n, "media") || strings.Contains(n, "transaction") || strings.Contains(n, "dialog") {
+			if strings.Contains(n, "call") || strings.Contains(n, "billing_cache") || strings.Contains(n, "rtp") || strings.Contains(n, "media") || strings.Contains(n, "transaction") || strings.Contains(n, "dialog") {
 				names = append(names, n)
 			}
 		}
