@@ -3,7 +3,6 @@
 -- deleted. Balance changes are rows of the ledger, whose ids grow with
 -- every one. Together they tell internal/billing's cache, in any process,
 -- that an account it holds changed (store.Accounts.AccountsVersion).
--- (0008: 0007 is taken by another branch's trunk media migration.)
 CREATE TABLE accounts_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
 INSERT INTO accounts_version (id, version) VALUES (1, 1);
 CREATE TRIGGER accounts_ins AFTER INSERT ON accounts BEGIN UPDATE accounts_version SET version = version + 1; END;
