@@ -991,31 +991,7 @@ func (m *Manager) newLegInvite(c *Call, req *sip.Request, b store.Binding) (*sip
 		to = sip.Uri{Scheme: "sip", User: req.Recipient.User, Host: req.Recipient.Host, Port: req.Recipient.Port}
 	}
 	out.AppendHeader(&sip.ToHeader{Address: to})
-	if h := req.GetHeader("Allow"); h != nil {
-		out.AppendHeader(sip.NewHeader("Allow", h.Value()))
-	}
-	// Options we relay end to end, and 100rel, which this leg does
-	// itself: it PRACKs the callee's reliable 1xx.
-	supported := "100rel"
-	for _, h := range req.GetHeaders("Supported") {
-		if v := withoutOption(h.Value(), "100rel"); v != "" {
-			supported += ", " + v
-		}
-	}
-	out.AppendHeader(sip.NewHeader("Supported", supported))
-	// Session timers are negotiated end to end (see sessiontimer.go).
-	if h := req.GetHeader("Session-Expires"); h != nil {
-		out.AppendHeader(sip.NewHeader("Session-Expires", h.Value()))
-		out.AppendHeader(minSEHeader(req, m.cfg.MinSE))
-	}
-	body := req.Body()
-	if c.med != nil {
-		body = c.med.outOffer
-	}
-	if len(body) > 0 {
-		out.SetBody(body)
-		out.AppendHeader(sdpType(body)[0])
-	}
+	copyLegHeaders(m, req, out, c)
 	if err := m.route(out, b); err != nil {
 		return nil, err
 	}

@@ -173,9 +173,10 @@ func (m *Manager) newTrunkInvite(c *Call, req *sip.Request, t TrunkTarget) (*sip
 	return out, nil
 }
 
-// copyLegHeaders puts on a new leg what newLegInvite relays end to end:
-// Allow, Supported (with our 100rel), session timers and the anchored
-// offer.
+// copyLegHeaders puts on a new leg (to a phone or a trunk) what is relayed
+// end to end: Allow, Supported (with 100rel, which each leg does itself:
+// it PRACKs the callee's reliable 1xx), session timers (negotiated end to
+// end, see sessiontimer.go) and the anchored offer.
 func copyLegHeaders(m *Manager, req, out *sip.Request, c *Call) {
 	if h := req.GetHeader("Allow"); h != nil {
 		out.AppendHeader(sip.NewHeader("Allow", h.Value()))
