@@ -621,7 +621,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.trunks.Load(ctx); err != nil {
 		return fmt.Errorf("loading trunks: %w", err)
 	}
-	apps, err := s.cardService(cfg)
+	apps, err := s.applications(cfg)
 	if err != nil {
 		return err
 	}

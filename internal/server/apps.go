@@ -1,0 +1,36 @@
+package server
+
+import (
+	"github.com/kaopu/kaopu/internal/call"
+	"github.com/kaopu/kaopu/internal/config"
+)
+
+// appResolver names the media application a dialed number of ours
+// belongs to, if any.
+type appResolver func(dialed string) (call.App, bool)
+
+// applications gathers the media applications (calling cards, and the
+// PBX's: conferences, voicemail, IVR menus) into the one lookup the call
+// manager asks for every number that is not a user; the first that
+// claims a number answers it. nil when there are none.
+func (s *Server) applications(cfg config.Config) (func(dialed string) (call.App, bool), error) {
+	var all []appResolver
+	cards, err := s.cardService(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cards != nil {
+		all = append(all, cards)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return func(dialed string) (call.App, bool) {
+		for _, r := range all {
+			if app, ok := r(dialed); ok {
+				return app, true
+			}
+		}
+		return nil, false
+	}, nil
+}
