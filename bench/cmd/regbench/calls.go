@@ -119,53 +119,13 @@ func (c *callBench) run(ctx context.Context) int {
 			*p = a
 		}
 	}
-	b.tmp = filepath.Join(c.root, "calls")
-	if err := os.MkdirAll(b.tmp, 0o755); err != nil {
+	all, closeFiles, err := c.setUp("calls", "call", "server,"+stepsColumns)
+	if err != nil {
 		log.Print(err)
 		return 1
 	}
-	if err := os.MkdirAll(b.out, 0o755); err != nil {
-		log.Print(err)
-		return 1
-	}
-	// run.sh's backstop reads ROOT/pids.
-	b.procs.pidFile = filepath.Join(c.root, "pids")
-	b.hz = sysstat.ClockTicks()
-	if c.resFile, err = os.OpenFile(filepath.Join(b.out, "results.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
-		log.Print(err)
-		return 1
-	}
-	defer c.resFile.Close()
-	c.res = io.MultiWriter(os.Stdout, c.resFile)
-	fmt.Fprintf(c.resFile, "# kaopu call bench, %s, %d CPUs (%s), %s\n",
-		time.Now().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), versions(b))
-	if c.steps, err = os.Create(filepath.Join(b.out, "calls-steps.csv")); err != nil {
-		log.Print(err)
-		return 1
-	}
-	defer c.steps.Close()
-	fmt.Fprintln(c.steps, "server,rate,calls,created,ok,failed,fail_pct,achieved_per_s,timeout_recv,unexpected,max_retrans,retrans,udp_drops,setup_ms,server_cpu_pct,server_cpu_us_per_call,sipp_cpu_pct,other_cpu_pct,server_rss_mb_max,goroutines_max,pass")
-	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-		log.Printf("load average before the call bench: %s", strings.TrimSpace(string(la)))
-	}
-
-	us := makeUsers(c.callers)
-	calleeUser := user{name: c.callee, password: "callee-" + c.callee + "-pw"}
-	all := append(append([]user(nil), us...), calleeUser)
-	c.callerCSV = filepath.Join(b.tmp, "callers.csv")
-	c.calleeCSV = filepath.Join(b.tmp, "callee.csv")
-	if err := writeSippCSV(c.callerCSV, us); err != nil {
-		log.Print(err)
-		return 1
-	}
-	if err := writeSippCSV(c.calleeCSV, []user{calleeUser}); err != nil {
-		log.Print(err)
-		return 1
-	}
-	if c.uacPort, err = b.ports.get(); err != nil {
-		log.Print(err)
-		return 1
-	}
+	defer closeFiles()
+	us := all[:len(all)-1]
 	log.Printf("%d callers -> %s@%s; %d-second steps at %v calls/s, 1 s hold", len(us), c.callee, b.domain, c.stepSecs, c.rates)
 
 	failed := false
@@ -604,4 +564,56 @@ func (c *callBench) runSipp(ctx context.Context, tag, target string, rate int) (
 	}
 	st, err = parseSippStat(statFile)
 	return st, p, err
+}
+
+// stepsColumns are the columns of a steps CSV after the first (the server
+// or run measured).
+const stepsColumns = "rate,calls,created,ok,failed,fail_pct,achieved_per_s,timeout_recv,unexpected,max_retrans,retrans,udp_drops,setup_ms,server_cpu_pct,server_cpu_us_per_call,sipp_cpu_pct,other_cpu_pct,server_rss_mb_max,goroutines_max,pass"
+
+// setUp prepares a call run named name ("calls", "trunk"): its
+// directories, results.txt (appended, headed by what ran where) and
+// NAME-steps.csv with header, the sipp user files of the callers and of
+// the extension callee, and the callers' sipp port. It returns every user,
+// the callee last, and what closes the files.
+func (c *callBench) setUp(name, what, header string) (all []user, closeFiles func(), err error) {
+	b := c.b
+	b.tmp = filepath.Join(c.root, name)
+	for _, d := range []string{b.tmp, b.out} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	// run.sh's backstop reads ROOT/pids.
+	b.procs.pidFile = filepath.Join(c.root, "pids")
+	b.hz = sysstat.ClockTicks()
+	if c.resFile, err = os.OpenFile(filepath.Join(b.out, "results.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
+		return nil, nil, err
+	}
+	c.res = io.MultiWriter(os.Stdout, c.resFile)
+	fmt.Fprintf(c.resFile, "# kaopu %s bench, %s, %d CPUs (%s), %s\n",
+		what, time.Now().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), versions(b))
+	if c.steps, err = os.Create(filepath.Join(b.out, name+"-steps.csv")); err != nil {
+		c.resFile.Close()
+		return nil, nil, err
+	}
+	closeFiles = func() { c.steps.Close(); c.resFile.Close() }
+	fmt.Fprintln(c.steps, header)
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		log.Printf("load average before the %s bench: %s", what, strings.TrimSpace(string(la)))
+	}
+	us := makeUsers(c.callers)
+	calleeUser := user{name: c.callee, password: "callee-" + c.callee + "-pw"}
+	c.callerCSV = filepath.Join(b.tmp, "callers.csv")
+	c.calleeCSV = filepath.Join(b.tmp, "callee.csv")
+	if err = writeSippCSV(c.callerCSV, us); err == nil {
+		err = writeSippCSV(c.calleeCSV, []user{calleeUser})
+	}
+	if err == nil {
+		c.uacPort, err = b.ports.get()
+	}
+	if err != nil {
+		closeFiles()
+		return nil, nil, err
+	}
+	return append(us, calleeUser), closeFiles, nil
 }

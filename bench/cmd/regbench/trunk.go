@@ -14,7 +14,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"math"
 	"math/rand/v2"
@@ -22,14 +21,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/kaopu/kaopu/bench/internal/sysstat"
 )
 
 func init() {
@@ -104,51 +101,12 @@ func (t *trunkBench) run(ctx context.Context) int {
 			*p = a
 		}
 	}
-	b.tmp = filepath.Join(c.root, "trunk")
-	for _, d := range []string{b.tmp, b.out} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			log.Print(err)
-			return 1
-		}
-	}
-	b.procs.pidFile = filepath.Join(c.root, "pids")
-	b.hz = sysstat.ClockTicks()
-	if c.resFile, err = os.OpenFile(filepath.Join(b.out, "results.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
+	all, closeFiles, err := c.setUp("trunk", "trunk", "run,"+stepsColumns+",billing_starts,billing_start_p99_ms")
+	if err != nil {
 		log.Print(err)
 		return 1
 	}
-	defer c.resFile.Close()
-	c.res = io.MultiWriter(os.Stdout, c.resFile)
-	fmt.Fprintf(c.resFile, "# kaopu trunk bench, %s, %d CPUs (%s), %s\n",
-		time.Now().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), versions(b))
-	if c.steps, err = os.Create(filepath.Join(b.out, "trunk-steps.csv")); err != nil {
-		log.Print(err)
-		return 1
-	}
-	defer c.steps.Close()
-	fmt.Fprintln(c.steps, "run,rate,calls,created,ok,failed,fail_pct,achieved_per_s,timeout_recv,unexpected,max_retrans,retrans,udp_drops,setup_ms,server_cpu_pct,server_cpu_us_per_call,sipp_cpu_pct,other_cpu_pct,server_rss_mb_max,goroutines_max,pass,billing_starts,billing_start_p99_ms")
-	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-		log.Printf("load average before the trunk bench: %s", strings.TrimSpace(string(la)))
-	}
-
-	// Users: the callers and the extension run's callee.
-	us := makeUsers(c.callers)
-	calleeUser := user{name: c.callee, password: "callee-" + c.callee + "-pw"}
-	all := append(append([]user(nil), us...), calleeUser)
-	c.callerCSV = filepath.Join(b.tmp, "callers.csv")
-	c.calleeCSV = filepath.Join(b.tmp, "callee.csv")
-	if err := writeSippCSV(c.callerCSV, us); err != nil {
-		log.Print(err)
-		return 1
-	}
-	if err := writeSippCSV(c.calleeCSV, []user{calleeUser}); err != nil {
-		log.Print(err)
-		return 1
-	}
-	if c.uacPort, err = b.ports.get(); err != nil {
-		log.Print(err)
-		return 1
-	}
+	defer closeFiles()
 	if t.carrierPort, err = b.ports.get(); err != nil {
 		log.Print(err)
 		return 1
