@@ -26,7 +26,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 func init() {
