@@ -143,5 +143,6 @@ type Store interface {
 	Rates
 	Trunks
 	Cards
+	Conferences
 	Close() error
 }
