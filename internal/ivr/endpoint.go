@@ -30,7 +30,29 @@ const (
 	latchWindow = media.DefaultLatchWindow
 	// digitQueue is how many digits wait for CollectDigits; more are dropped.
 	digitQueue = 64
+	// maxPayload is the most samples one decoded G.711 payload can hold
+	// (one byte per sample in a 1500-byte datagram).
+	maxPayload = 1500
 )
+
+// FrameSamples is the number of samples in one 20 ms frame at Rate: what
+// Frames.Next fills.
+const FrameSamples = frameSamples
+
+// Frames is an application that exchanges audio with the caller frame by
+// frame (a conference mixer) rather than through Play and CollectDigits.
+// Both methods run on the endpoint's goroutines, so they must not block
+// and, to keep the media path allocation-free, should not allocate.
+type Frames interface {
+	// Heard gets each RTP payload of the caller's audio decoded to Rate
+	// PCM (telephone-events are not audio: they stay digits), in arrival
+	// order, on the receive goroutine. pcm is reused once Heard returns.
+	Heard(pcm []int16)
+	// Next fills the next FrameSamples frame to send to the caller. The
+	// media clock calls it every 20 ms while no prompt plays (a prompt
+	// being played takes precedence).
+	Next(frame []int16)
+}
 
 // Config is what Answer needs from the server.
 type Config struct {
@@ -60,6 +82,8 @@ type Endpoint struct {
 	queue   Audio         // prompt samples still to send
 	done    chan struct{} // closed when queue runs dry; nil when idle
 	lastRx  time.Time
+
+	frames  Frames // Connect's; nil: silence when no prompt plays
 
 	digitCh chan struct{} // a digit arrived (capacity 1)
 	stop    chan struct{}
@@ -171,6 +195,16 @@ func (ep *Endpoint) LastReceived() time.Time {
 	return ep.lastRx
 }
 
+// Connect hands the caller's audio to f and takes what the endpoint sends
+// between prompts from it (see Frames); nil disconnects, back to silence.
+// Digits still go to CollectDigits, and Play still works: a prompt is sent
+// instead of f's frames while it plays.
+func (ep *Endpoint) Connect(f Frames) {
+	ep.mu.Lock()
+	ep.frames = f
+	ep.mu.Unlock()
+}
+
 // Play sends the prompts one after another and returns when the last
 // sample has been sent, or at once with ctx's error (the rest is dropped)
 // or ErrClosed.
@@ -201,9 +235,10 @@ func (ep *Endpoint) play(ctx context.Context, barge bool, prompts []Audio) (bool
 	}
 	done := make(chan struct{})
 	if len(ep.queue) == 0 {
-		close(done)
+		close(done) // nothing to play; the clock must not close it again
+	} else {
+		ep.done = done
 	}
-	ep.done = done
 	ep.mu.Unlock()
 	digitCh := ep.digitCh
 	if !barge {
@@ -303,13 +338,16 @@ func (ep *Endpoint) signalDigit() {
 	}
 }
 
-// receive reads the caller's RTP: it latches the address and queues the
-// digits of telephone-events. Audio is not decoded (nothing listens yet).
+// receive reads the caller's RTP: it latches the address, queues the
+// digits of telephone-events and, when Connect gave it Frames, decodes the
+// audio for them.
 func (ep *Endpoint) receive() {
 	defer ep.wg.Done()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	var rx dtmf.Receiver
+	dec := ep.codec.NewDecoder()
+	pcm := make([]int16, 0, maxPayload)
 	for {
 		n, from, err := ep.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -347,7 +385,12 @@ func (ep *Endpoint) receive() {
 		if digit != 0 && len(ep.digits) < digitQueue {
 			ep.digits = append(ep.digits, digit)
 		}
+		frames := ep.frames
 		ep.mu.Unlock()
+		if frames != nil && pt == int(ep.pt) && len(pkt.Payload) <= maxPayload {
+			pcm = dec.Decode(pcm[:0], pkt.Payload)
+			frames.Heard(pcm)
+		}
 		if digit != 0 {
 			ep.log.Debug("digit", "digit", string(digit))
 			ep.signalDigit()
@@ -355,7 +398,8 @@ func (ep *Endpoint) receive() {
 	}
 }
 
-// clock sends one frame every 20 ms: prompt audio, else silence.
+// clock sends one frame every 20 ms: prompt audio, else the connected
+// Frames' audio, else silence.
 func (ep *Endpoint) clock() {
 	defer ep.wg.Done()
 	var b [8]byte
@@ -382,6 +426,7 @@ func (ep *Endpoint) clock() {
 		}
 		for ; sent < due; sent++ {
 			ep.mu.Lock()
+			prompt := ep.done != nil
 			n := copy(frame, ep.queue)
 			ep.queue = ep.queue[n:]
 			clear(frame[n:])
@@ -389,8 +434,11 @@ func (ep *Endpoint) clock() {
 				close(ep.done)
 				ep.done = nil
 			}
-			dst := ep.remote
+			dst, frames := ep.remote, ep.frames
 			ep.mu.Unlock()
+			if !prompt && frames != nil {
+				frames.Next(frame)
+			}
 			payload = enc.Encode(payload[:0], frame)
 			h := rtp.Header{Version: 2, PayloadType: ep.pt, Marker: marker, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc}
 			marker = false

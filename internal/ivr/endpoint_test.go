@@ -7,7 +7,9 @@ import (
 	"math"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -406,4 +408,100 @@ func TestCloseNoLeak(t *testing.T) {
 	}
 	pair.Close()
 	mediatest.Eventually(t, 2*time.Second, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// frameTap is a Frames that keeps what it heard and sends a constant.
+type frameTap struct {
+	mu    sync.Mutex
+	heard []int16
+	level int16
+}
+
+func (f *frameTap) Heard(pcm []int16) {
+	f.mu.Lock()
+	f.heard = append(f.heard, pcm...)
+	f.mu.Unlock()
+}
+
+func (f *frameTap) Next(frame []int16) {
+	for i := range frame {
+		frame[i] = f.level
+	}
+}
+
+// TestConnectFrames: once connected, the caller's audio reaches Heard
+// decoded (and its digits do not, they stay digits), what Next writes is
+// what the caller receives, a prompt played meanwhile replaces it, and
+// Connect(nil) brings back silence.
+func TestConnectFrames(t *testing.T) {
+	ep, ph, _ := newCall(t, testPool(t), "8 101", "a=rtpmap:8 PCMA/8000", "a=rtpmap:101 telephone-event/8000", "a=sendrecv")
+	// A level that A-law carries exactly, so the comparison can be exact.
+	level := codec.DecodeAlaw(codec.EncodeAlaw(3000))
+	tap := &frameTap{level: level}
+	ep.Connect(tap)
+	sent := make([]byte, 160)
+	want := make([]int16, 160)
+	for i := range sent {
+		sent[i] = codec.EncodeAlaw(int16(i * 100))
+		want[i] = codec.DecodeAlaw(sent[i])
+	}
+	ph.SendRTP(ph.to, 8, sent)
+	ph.digits("5")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		tap.mu.Lock()
+		n := len(tap.heard)
+		tap.mu.Unlock()
+		if n >= 160 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tap.mu.Lock()
+	heard := append([]int16(nil), tap.heard...)
+	tap.mu.Unlock()
+	if len(heard) != 160 || !slices.Equal(heard, want) {
+		t.Fatalf("Heard %d samples %v..., want the 160 decoded ones %v...", len(heard), heard[:min(8, len(heard))], want[:8])
+	}
+	if d, err := ep.CollectDigits(context.Background(), 1, 0, time.Second); err != nil || d != "5" {
+		t.Fatalf("digit while connected: %q %v", d, err)
+	}
+	// What the caller receives is Next's frames.
+	ph.Drain()
+	recvLevel := func() int16 {
+		t.Helper()
+		b, _ := ph.MustRecv(time.Second)
+		var p rtp.Packet
+		if err := p.Unmarshal(b); err != nil || p.PayloadType != 8 {
+			t.Fatalf("packet: %v pt %d", err, p.PayloadType)
+		}
+		pcm := codec.PCMA.NewDecoder().Decode(nil, p.Payload)
+		for _, v := range pcm[1:] {
+			if v != pcm[0] {
+				return math.MaxInt16 // not a constant frame
+			}
+		}
+		return pcm[0]
+	}
+	if got := recvLevel(); got != level {
+		t.Fatalf("caller received level %d, want Next's %d", got, level)
+	}
+	// A prompt takes precedence while it plays.
+	done := make(chan error, 1)
+	go func() { done <- ep.Play(context.Background(), Tone(1000, 200*time.Millisecond)) }()
+	sawTone := false
+	for range 15 {
+		if recvLevel() == math.MaxInt16 {
+			sawTone = true
+		}
+	}
+	if err := <-done; err != nil || !sawTone {
+		t.Fatalf("Play while connected: %v, tone heard %v", err, sawTone)
+	}
+	ep.Connect(nil)
+	ph.Drain()
+	recvLevel()
+	if got := recvLevel(); got != codec.DecodeAlaw(codec.EncodeAlaw(0)) {
+		t.Fatalf("after Connect(nil) the caller receives level %d, want silence", got)
+	}
 }
