@@ -83,7 +83,7 @@ type Endpoint struct {
 	done    chan struct{} // closed when queue runs dry; nil when idle
 	lastRx  time.Time
 
-	frames  Frames // Connect's; nil: silence when no prompt plays
+	frames Frames // Connect's; nil: silence when no prompt plays
 
 	digitCh chan struct{} // a digit arrived (capacity 1)
 	stop    chan struct{}
