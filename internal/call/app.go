@@ -23,6 +23,15 @@ type App interface {
 	Serve(ctx context.Context, c AppCall)
 }
 
+// Admitter is an App that may refuse a call before it is answered (a
+// conference room that is full): Admit returns 0, or the SIP status and
+// reason phrase to answer with instead. The App is the one the number
+// resolved to, so it knows which number it serves (a DID's target is not
+// the Request-URI).
+type Admitter interface {
+	Admit() (status int, reason string)
+}
+
 // AppCall is what an App gets of one call.
 type AppCall struct {
 	ID       string     // the caller's Call-ID
@@ -56,6 +65,11 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 		respond(tx, req, code, reason)
 		rec.End(cdr.DispositionFor(code, false, false), code, nil)
 		return false
+	}
+	if a, ok := app.(Admitter); ok {
+		if code, reason := a.Admit(); code != 0 {
+			return fail(code, reason)
+		}
 	}
 	if m.media.Pool == nil {
 		return fail(503, "Service Unavailable")

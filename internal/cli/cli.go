@@ -46,7 +46,8 @@ Usage:
                 [--qualify SECONDS] | set NAME [flags] | list | show NAME | del NAME
   kaopu route   add NAME --pattern P --trunks T1,T2 [--strip N] [--prepend D]
                 [--priority N] | list | del NAME
-  kaopu did     add NUMBER --to USER_OR_EXT [--trunk NAME] | list | del NUMBER
+  kaopu did     add NUMBER --to USER_EXT_OR_ROOM [--trunk NAME] | list | del NUMBER
+  kaopu conf    add NUMBER [--pin DIGITS] [--max N] [--name TEXT] | list | del NUMBER
   kaopu card    generate --count N --value AMOUNT --plan DECK [--currency C] [--expires DATE]
                 [--prefix DIGITS] | import FILE.csv [--plan DECK] | list | block NUMBER |
                 unblock NUMBER
@@ -91,6 +92,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.did(args[1:])
 	case "card", "cards":
 		return env.card(args[1:])
+	case "conf", "confs", "conference", "conferences":
+		return env.conf(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":

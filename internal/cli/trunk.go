@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,7 +34,7 @@ const routeHelp = `kaopu route add NAME --pattern P --trunks t1,t2 [--strip N] [
        kaopu route list
        kaopu route del NAME`
 
-const didHelp = `kaopu did add NUMBER --to USER_OR_EXT [--trunk NAME]
+const didHelp = `kaopu did add NUMBER --to USER_EXT_OR_ROOM [--trunk NAME]
        kaopu did list
        kaopu did del NUMBER`
 
@@ -198,6 +199,12 @@ type storeHandle struct {
 	store.Store
 	numbering dialplan.Numbering
 	apps      []string // numbers of media applications (cards.access)
+}
+
+// isRoom reports whether number is a conference room's.
+func (st *storeHandle) isRoom(ctx context.Context, number string) bool {
+	_, err := st.GetConference(ctx, number)
+	return err == nil
 }
 
 // subcommand splits args into a known subcommand and its flags; code is
@@ -432,7 +439,7 @@ func (e *env) did(args []string) int {
 	fs := newFlagSet("did "+sub, e.stderr, didHelp)
 	var c common
 	c.register(fs)
-	to := fs.String("to", "", "user name or extension the number rings, or a number of cards.access (the calling-card service)")
+	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add) or a number of cards.access (the calling-card service)")
 	viaTrunk := fs.String("trunk", "", "accept the number only from this trunk (default: any trunk)")
 	pos, err := parse(fs, rest)
 	if err != nil {
@@ -471,9 +478,9 @@ func (e *env) did(args []string) int {
 	}
 	switch sub {
 	case "add":
-		if _, err := st.GetUser(e.ctx, *to); err != nil && !slices.Contains(st.apps, *to) {
-			// An extension is fine too, and so is the calling-card
-			// service's access number.
+		if _, err := st.GetUser(e.ctx, *to); err != nil && !slices.Contains(st.apps, *to) && !st.isRoom(e.ctx, *to) {
+			// An extension is fine too, and so are the calling-card
+			// service's access number and a conference room.
 			found := false
 			users, lerr := st.ListUsers(e.ctx)
 			if lerr != nil {

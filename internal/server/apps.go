@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/config"
 )
@@ -13,7 +15,7 @@ type appResolver func(dialed string) (call.App, bool)
 // PBX's: conferences, voicemail, IVR menus) into the one lookup the call
 // manager asks for every number that is not a user; the first that
 // claims a number answers it. nil when there are none.
-func (s *Server) applications(cfg config.Config) (func(dialed string) (call.App, bool), error) {
+func (s *Server) applications(ctx context.Context, cfg config.Config) (func(dialed string) (call.App, bool), error) {
 	var all []appResolver
 	cards, err := s.cardService(cfg)
 	if err != nil {
@@ -22,6 +24,11 @@ func (s *Server) applications(cfg config.Config) (func(dialed string) (call.App,
 	if cards != nil {
 		all = append(all, cards)
 	}
+	confs, err := s.conferenceService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, confs)
 	if len(all) == 0 {
 		return nil, nil
 	}

@@ -16,7 +16,7 @@ const module = "github.com/kaopu/kaopu/internal/"
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
 	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk", "callingcard"},
-	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard"},
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard", "conference"},
 	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store", "ivr"},
 	"dialplan":        {},                            // pure functions on dial strings
 	"trunk":           {"call", "dialplan", "store"}, // routes and DIDs decide; call carries
@@ -40,6 +40,7 @@ var allowedDeps = map[string][]string{
 	"media/wav":       {},                                                          // audio files
 	"ivr":             {"media", "media/codec", "media/dtmf", "media/wav", "sdpx"}, // media applications' endpoint; no SIP
 	"callingcard":     {"ivr", "store", "money", "billing"},                        // the calling-card service; no SIP
+	"conference":      {"ivr", "store"},                                            // the conference bridge; no SIP
 	"ua":              {"media/codec", "media/dtmf", "media/wav", "sdpx"},
 	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},

@@ -27,6 +27,7 @@ import (
 	"github.com/kaopu/kaopu/internal/billing"
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/cdr"
+	"github.com/kaopu/kaopu/internal/conference"
 	"github.com/kaopu/kaopu/internal/config"
 	"github.com/kaopu/kaopu/internal/media"
 	"github.com/kaopu/kaopu/internal/registrar"
@@ -63,8 +64,10 @@ type Server struct {
 	// trunkSrc is trunks once it exists, for the source checks that start
 	// before it (bans, rate limit, per-source caps).
 	trunkSrc atomic.Pointer[trunk.Manager]
-	cdrs     *cdr.Recorder
-	certs    *certReloader // nil without a TLS listener
+	// conf is the conference bridge (conferences.go).
+	conf  *conference.Service
+	cdrs  *cdr.Recorder
+	certs *certReloader // nil without a TLS listener
 	// signalling is security.signalling, overridden per user by the
 	// user's policy (store.Policy.Signalling).
 	signalling auth.SignallingPolicy
@@ -621,7 +624,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.trunks.Load(ctx); err != nil {
 		return fmt.Errorf("loading trunks: %w", err)
 	}
-	apps, err := s.applications(cfg)
+	apps, err := s.applications(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -660,6 +663,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.trunkStop = trunkCancel
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.trunks.Run(trunkctx, time.Second) }()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.conf.Run(bgctx, time.Second) }()
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -791,7 +796,7 @@ func (s *Server) metrics() []web.Metric {
 	if s.calls != nil {
 		deniedConc, deniedRate, deniedClass = s.calls.Denied()
 	}
-	return append(append(s.trunkMetrics(), s.billingMetrics()...),
+	return append(append(append(s.trunkMetrics(), s.billingMetrics()...), s.conferenceMetrics()...),
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
 		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
 		web.Gauge("kaopu_banned_sources", "Source IPs banned now.", float64(s.bans.Count())),
