@@ -1,0 +1,149 @@
+package test
+
+// End-to-end tests of the conference bridge: three baresip phones meet in
+// a room and each hears the other two; a sipp caller enters a room's PIN
+// wrong, then right; a carrier's call to a DID reaches a room, and a full
+// room refuses a caller with 486.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaopu/kaopu/test/harness"
+)
+
+// confServerArgs keep the server's media in this test's port range.
+var confServerArgs = []string{"--rtp-ports", "35500-35999"}
+
+// TestConferenceBaresip: alice, bob and carol (baresip, each playing its
+// own tone) dial room 7000, added while the server runs. Once all three
+// are in, the gauge says 3; each recording holds the other two tones and
+// not its own (the mixer gives each the sum of the others); the server
+// logs each join and leave.
+func TestConferenceBaresip(t *testing.T) {
+	const talk = 5 * time.Second
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig, Args: confServerArgs})
+	type phone struct {
+		name, pw, ext, rtp string
+		tone               float64
+		b                  *harness.Baresip
+	}
+	// Tones far from each other and from the join/leave notes (660, 880
+	// Hz), each a whole number of periods in a 100 ms window.
+	phones := []*phone{
+		{name: "alice", pw: "alice-secret-1", ext: "1001", rtp: "36000-36099", tone: 500},
+		{name: "bob", pw: "bob-secret-2", ext: "1002", rtp: "36100-36199", tone: 1000},
+		{name: "carol", pw: "carol-secret-3", ext: "1003", rtp: "36200-36299", tone: 1500},
+	}
+	for _, p := range phones {
+		harness.AddUser(t, srv.DataDir, p.name, p.pw, p.ext)
+	}
+	cli(t, srv, "conf", "add", "7000", "--name", "team")
+	if _, err := srv.WaitLog(5*time.Second, `conference rooms loaded`, `rooms=1`); err != nil {
+		t.Fatalf("the running server did not pick the room up: %v", err)
+	}
+	dir := t.TempDir()
+	for _, p := range phones {
+		path := filepath.Join(dir, fmt.Sprintf("%s-%.0fhz.wav", p.name, p.tone))
+		if err := os.WriteFile(path, harness.ToneWAV(p.tone, 8000, talk+15*time.Second, toneLevel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.b = harness.StartBaresip(t, harness.BaresipOptions{User: p.name, Password: p.pw,
+			Server: srv.SIPAddr(), RTPPorts: p.rtp, AudioSource: path})
+	}
+	for _, p := range phones {
+		if err := p.b.WaitRegisterOKs(0, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range phones {
+		if err := p.b.Dial("sip:7000@" + srv.Domain); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.b.WaitOutput(10*time.Second, `Call established: sip:7000@`); err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		if _, err := srv.WaitLog(5*time.Second, `conference join`, `room=7000`, `caller=`+p.name, fmt.Sprintf(`participants=%d`, i+1)); err != nil {
+			t.Fatalf("join of %s: %v", p.name, err)
+		}
+	}
+	if n := srv.Metric(t, "kaopu_conference_participants"); n != 3 {
+		t.Errorf("kaopu_conference_participants = %v with three in the room, want 3", n)
+	}
+	time.Sleep(talk)
+	for _, p := range phones {
+		if err := p.b.Hangup(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.b.WaitOutput(5*time.Second, `Call with sip:\S+ terminated`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range phones {
+		if _, err := srv.WaitLog(5*time.Second, `conference leave`, `room=7000`, `caller=`+p.name); err != nil {
+			t.Fatalf("leave of %s: %v", p.name, err)
+		}
+	}
+	if n := srv.Metric(t, "kaopu_conference_participants"); n != 0 {
+		t.Errorf("kaopu_conference_participants = %v after everyone left, want 0", n)
+	}
+	for _, p := range phones {
+		p.b.Stop()
+	}
+	for _, p := range phones {
+		var others []float64
+		for _, q := range phones {
+			if q != p {
+				others = append(others, q.tone)
+			}
+		}
+		t.Run(p.name+" hears the others", func(t *testing.T) {
+			checkConferenceHeard(t, p.b, p.tone, others, talk)
+		})
+	}
+}
+
+// checkConferenceHeard: b's recording has, over at least most of the time
+// all three were talking, 100 ms windows where both others' tones are at
+// no less than half the level played and its own tone below a tenth of
+// the weaker of them; and its own tone is never the loudest.
+func checkConferenceHeard(t *testing.T, b *harness.Baresip, own float64, others []float64, talk time.Duration) {
+	t.Helper()
+	files := b.Recordings()
+	if len(files) != 1 {
+		t.Fatalf("recordings %q, want one", files)
+	}
+	a, err := harness.ReadWAV(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	windows := a.Windows(100 * time.Millisecond)
+	both, ownLoud := 0, 0
+	var report []string
+	for j, w := range windows {
+		o0, o1, me := w.Tone(others[0]), w.Tone(others[1]), w.Tone(own)
+		if o0 >= toneLevel/2 && o1 >= toneLevel/2 && me < min(o0, o1)/10 {
+			both++
+		}
+		if me > toneLevel/10 && me > max(o0, o1)/10 {
+			ownLoud++
+			if len(report) < 10 {
+				report = append(report, fmt.Sprintf("%.1fs: own %.0f Hz at %.0f; %.0f Hz at %.0f, %.0f Hz at %.0f",
+					float64(j)/10, own, me, others[0], o0, others[1], o1))
+			}
+		}
+	}
+	need := int(talk/(100*time.Millisecond)) * 8 / 10
+	if both < need {
+		t.Errorf("%s (%v): both other tones (%.0f, %.0f Hz) clear of the own (%.0f Hz) in %d windows, want at least %d",
+			files[0], a.Duration(), others[0], others[1], own, both, need)
+	}
+	if ownLoud > 0 {
+		t.Errorf("%s: its own %.0f Hz tone came back in %d windows:\n%s", files[0], own, ownLoud, strings.Join(report, "\n"))
+	}
+	t.Logf("%s: %v; %d/%d windows with both others clear", filepath.Base(files[0]), a.Duration(), both, len(windows))
+}
