@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,114 @@ func checkConferenceHeard(t *testing.T, b *harness.Baresip, own float64, others 
 		t.Errorf("%s: its own %.0f Hz tone came back in %d windows:\n%s", files[0], own, ownLoud, strings.Join(report, "\n"))
 	}
 	t.Logf("%s: %v; %d/%d windows with both others clear", filepath.Base(files[0]), a.Duration(), both, len(windows))
+}
+
+// confScenario writes a copy of a conference scenario with its
+// placeholders replaced (old, new pairs).
+func confScenario(t *testing.T, name string, repl ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(harness.Scenario(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(strings.NewReplacer(repl...).Replace(string(b))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConferencePIN: alice (sipp) calls room 7100, which has a PIN; she
+// keys a wrong PIN, is told so and asked again, keys the right one and is
+// in the room until she hangs up. One refusal and one join are logged,
+// and the gauge counts her while she is in.
+func TestConferencePIN(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig, Args: confServerArgs})
+	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
+	cli(t, srv, "conf", "add", "7100", "--pin", "4321", "--name", "board")
+	if _, err := srv.WaitLog(5*time.Second, `conference rooms loaded`, `rooms=1`); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var repl []string
+	// The "enter PIN" prompt takes about 3 s; "not valid" and the prompt
+	// again about 5 s: each pause lets them play out.
+	for i, k := range []struct {
+		keys  string
+		pause time.Duration
+	}{{"1111#", 6 * time.Second}, {"4321#", 4 * time.Second}} {
+		pcap := filepath.Join(dir, fmt.Sprintf("keys%d.pcap", i+1))
+		d, err := harness.DTMFPcap(pcap, k.keys, 101, uint32(100000*(i+1)), uint16(1000*(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		repl = append(repl, fmt.Sprintf("@PCAP%d@", i+1), pcap, fmt.Sprintf("@PAUSE%d@", i+1), fmt.Sprint((d + k.pause).Milliseconds()))
+	}
+	repl = append(repl, "@PAUSE3@", "3000")
+	scenario := confScenario(t, "uac_conf_pin.xml", repl...)
+	done := make(chan *harness.SippResult, 1)
+	go func() {
+		done <- harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "7100", "-mp", fmt.Sprint(harness.FreePort(t, "udp")),
+			"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", "40s")
+	}()
+	if _, err := srv.WaitLog(15*time.Second, `conference PIN refused`, `room=7100`, `attempt=1`); err != nil {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if _, err := srv.WaitLog(15*time.Second, `conference join`, `room=7100`, `caller=alice`, `participants=1`); err != nil {
+		t.Fatalf("right PIN: %v", err)
+	}
+	if n := srv.Metric(t, "kaopu_conference_participants"); n != 1 {
+		t.Errorf("kaopu_conference_participants = %v while alice is in, want 1", n)
+	}
+	r := <-done
+	if r.ExitCode != 0 {
+		t.Fatalf("sipp: exit %d, want 0 (answered, in the room, hung up)\n%s", r.ExitCode, r.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `conference leave`, `room=7100`, `caller=alice`, `participants=0`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(srv.Log(), "attempt=2") {
+		t.Error("the right PIN was refused too")
+	}
+	if regexp.MustCompile(`[^0-9A-Za-z]4321[^0-9A-Za-z]`).MatchString(srv.Log()) {
+		t.Error("the PIN appears in the server's log")
+	}
+}
+
+// TestConferenceDID: a carrier's call to a DID whose target is room 7200
+// (at most one participant) joins the room; a second call to the DID while
+// the first is in gets 486 Busy Here before any answer.
+func TestConferenceDID(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Config: trunkConfig, Args: confServerArgs})
+	cli(t, srv, "trunk", "add", "carrier", "--address", "127.0.0.4:5060", "--qualify", "0")
+	cli(t, srv, "conf", "add", "7200", "--max", "1")
+	cli(t, srv, "did", "add", "+442071230099", "--to", "7200", "--trunk", "carrier", "--config", srv.ConfigFile)
+	time.Sleep(1500 * time.Millisecond) // the server reloads trunks, DIDs and rooms within a second
+	scenario := confScenario(t, "uac_conf_did.xml", "@PAUSE@", "5000")
+	done := make(chan *harness.SippResult, 1)
+	go func() {
+		done <- harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "+442071230099", "-i", "127.0.0.4",
+			"-mp", fmt.Sprint(harness.FreePort(t, "udp")), "-key", "caller", "+4915112345", "-timeout", "20s")
+	}()
+	if _, err := srv.WaitLog(10*time.Second, `conference join`, `room=7200`, `from=\+4915112345`, `participants=1`); err != nil {
+		t.Fatalf("the carrier's caller did not join: %v", err)
+	}
+	if n := srv.Metric(t, "kaopu_conference_participants"); n != 1 {
+		t.Errorf("kaopu_conference_participants = %v, want 1", n)
+	}
+	busy := harness.Sipp(t, srv.SIPAddr(), "-sf", expectingCarrier(t, 486), "-s", "+442071230099", "-i", "127.0.0.4",
+		"-mp", fmt.Sprint(harness.FreePort(t, "udp")), "-timeout", "10s")
+	if busy.ExitCode != 0 {
+		t.Errorf("second caller to the full room: exit %d, want 0 (486)\n%s", busy.ExitCode, busy.Errors)
+	}
+	r := <-done
+	if r.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (answered, in the room, hung up)\n%s", r.ExitCode, r.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `conference leave`, `room=7200`, `participants=0`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `application call refused`, `status=486`); err != nil {
+		t.Fatal(err)
+	}
 }
