@@ -10,7 +10,8 @@
 //
 // An Endpoint takes one RTP/RTCP port pair from the server's pool
 // (internal/media) and answers with the first of PCMU or PCMA in the
-// offer's order, plus telephone-event/8000 when offered (RFC 4733; without
+// offer's order (or G.722 too, with Config.Wideband: prompts are then
+// resampled to 16 kHz), plus telephone-event/8000 when offered (RFC 4733; without
 // it the caller cannot enter digits: CollectDigits then times out). It
 // sends one 20 ms packet every 20 ms from the moment it starts, prompt
 // audio when a Play is under way and silence otherwise, so the caller's
@@ -25,6 +26,10 @@
 // per event, and queued in the order they were pressed: digits typed
 // while a prompt plays are kept for the next CollectDigits (type-ahead),
 // and PlayInterruptible stops a prompt at the first key (barge-in).
+//
+// An application that mixes audio (a conference) connects Frames: the
+// receiver hands it each payload decoded to PCM and the clock sends what
+// it gives between prompts, encoded in the call's codec.
 //
 // # Prompts
 //

@@ -30,13 +30,12 @@ const (
 	latchWindow = media.DefaultLatchWindow
 	// digitQueue is how many digits wait for CollectDigits; more are dropped.
 	digitQueue = 64
-	// maxPayload is the most samples one decoded G.711 payload can hold
-	// (one byte per sample in a 1500-byte datagram).
+	// maxPayload is the most payload bytes decoded for Frames: a
+	// 1500-byte datagram's worth (G.711: a sample a byte; G.722: two).
 	maxPayload = 1500
 )
 
-// FrameSamples is the number of samples in one 20 ms frame at Rate: what
-// Frames.Next fills.
+// FrameSamples is the number of samples in one 20 ms frame at Rate.
 const FrameSamples = frameSamples
 
 // Frames is an application that exchanges audio with the caller frame by
@@ -44,13 +43,14 @@ const FrameSamples = frameSamples
 // Both methods run on the endpoint's goroutines, so they must not block
 // and, to keep the media path allocation-free, should not allocate.
 type Frames interface {
-	// Heard gets each RTP payload of the caller's audio decoded to Rate
-	// PCM (telephone-events are not audio: they stay digits), in arrival
-	// order, on the receive goroutine. pcm is reused once Heard returns.
+	// Heard gets each RTP payload of the caller's audio decoded to PCM at
+	// the endpoint's SampleRate (telephone-events are not audio: they
+	// stay digits), in arrival order, on the receive goroutine. pcm is
+	// reused once Heard returns.
 	Heard(pcm []int16)
-	// Next fills the next FrameSamples frame to send to the caller. The
-	// media clock calls it every 20 ms while no prompt plays (a prompt
-	// being played takes precedence).
+	// Next fills the next 20 ms frame (SampleRate/50 samples) to send to
+	// the caller. The media clock calls it every 20 ms while no prompt
+	// plays (a prompt being played takes precedence).
 	Next(frame []int16)
 }
 
@@ -60,6 +60,10 @@ type Config struct {
 	// IP is the address written in SDP (public_ip, else the pool's).
 	IP  netip.Addr
 	Log *slog.Logger // nil discards
+	// Wideband also accepts G.722 (16 kHz audio), when the offer lists it
+	// before PCMU and PCMA; prompts are then resampled to 16 kHz. For
+	// applications that take audio frames (Connect), such as conferences.
+	Wideband bool
 }
 
 // Endpoint is the server's side of the media of one call that ends here.
@@ -114,7 +118,8 @@ func Answer(cfg Config, offer []byte) (*Endpoint, []byte, error) {
 		p := &st.PTs[i]
 		switch {
 		case p.ClockRate != 8000:
-		case chosen == nil && (strings.EqualFold(p.Name, "PCMU") || strings.EqualFold(p.Name, "PCMA")):
+		case chosen == nil && (strings.EqualFold(p.Name, "PCMU") || strings.EqualFold(p.Name, "PCMA") ||
+			cfg.Wideband && strings.EqualFold(p.Name, "G722")):
 			chosen = p
 		case event == nil && strings.EqualFold(p.Name, "telephone-event"):
 			event = p
@@ -178,7 +183,11 @@ func answerDirection(offer sdpx.Direction) sdpx.Direction {
 	return sdpx.SendRecv
 }
 
-// Codec is the negotiated codec's name ("PCMU" or "PCMA").
+// SampleRate is the rate of the audio Frames exchange: 8000, or 16000
+// with G.722.
+func (ep *Endpoint) SampleRate() int { return ep.codec.SampleRate }
+
+// Codec is the negotiated codec's name ("PCMU", "PCMA" or "G722").
 func (ep *Endpoint) Codec() string { return ep.codec.Name }
 
 // DTMF reports whether telephone-event was negotiated.
@@ -347,7 +356,7 @@ func (ep *Endpoint) receive() {
 	var pkt rtp.Packet
 	var rx dtmf.Receiver
 	dec := ep.codec.NewDecoder()
-	pcm := make([]int16, 0, maxPayload)
+	pcm := make([]int16, 0, 2*maxPayload)
 	for {
 		n, from, err := ep.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -406,7 +415,14 @@ func (ep *Endpoint) clock() {
 	rand.Read(b[:])
 	ssrc, seq, ts := binary.BigEndian.Uint32(b[:]), binary.BigEndian.Uint16(b[4:]), uint32(binary.BigEndian.Uint16(b[6:]))<<8
 	enc := ep.codec.NewEncoder()
-	frame := make([]int16, frameSamples)
+	// prompt is a frame of the prompt queue (at Rate); frame is what is
+	// encoded, at the codec's rate: prompts are resampled for G.722.
+	prompt := make([]int16, frameSamples)
+	frame := make([]int16, ep.codec.SamplesPer(frameMs))
+	var up *codec.Resampler
+	if ep.codec.SampleRate != Rate {
+		up = codec.NewResampler(Rate, ep.codec.SampleRate)
+	}
 	var payload, packet []byte
 	const period = frameMs * time.Millisecond
 	t0 := time.Now()
@@ -426,18 +442,26 @@ func (ep *Endpoint) clock() {
 		}
 		for ; sent < due; sent++ {
 			ep.mu.Lock()
-			prompt := ep.done != nil
-			n := copy(frame, ep.queue)
+			playing := ep.done != nil
+			n := copy(prompt, ep.queue)
 			ep.queue = ep.queue[n:]
-			clear(frame[n:])
+			clear(prompt[n:])
 			if len(ep.queue) == 0 && ep.done != nil {
 				close(ep.done)
 				ep.done = nil
 			}
 			dst, frames := ep.remote, ep.frames
 			ep.mu.Unlock()
-			if !prompt && frames != nil {
+			switch {
+			case !playing && frames != nil:
 				frames.Next(frame)
+			case up != nil:
+				// The resampler gives a frame's worth once primed; a
+				// short first frame is padded.
+				n := copy(frame, up.Process(frame[:0], prompt))
+				clear(frame[n:])
+			default:
+				copy(frame, prompt)
 			}
 			payload = enc.Encode(payload[:0], frame)
 			h := rtp.Header{Version: 2, PayloadType: ep.pt, Marker: marker, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc}

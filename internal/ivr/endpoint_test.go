@@ -505,3 +505,75 @@ func TestConnectFrames(t *testing.T) {
 		t.Fatalf("after Connect(nil) the caller receives level %d, want silence", got)
 	}
 }
+
+// TestWideband: with Config.Wideband an offer of G.722 first is answered
+// with G.722; Heard then gets 16 kHz audio (two samples a payload byte),
+// Next fills 320-sample frames, and a prompt (8 kHz) still reaches the
+// caller, resampled: its tone is what the caller decodes.
+func TestWideband(t *testing.T) {
+	ph := &phone{Endpoint: mediatest.NewEndpoint(t, testIP+":0"), t: t}
+	ep, answer, err := Answer(Config{Pool: testPool(t), IP: netip.MustParseAddr(testIP), Wideband: true},
+		offer(ph.Addr(), "9 0", "a=rtpmap:9 G722/8000", "a=rtpmap:0 PCMU/8000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	s, _ := sdpx.Parse(answer)
+	ph.to = netip.AddrPortFrom(s.Audio.Addr, uint16(s.Audio.Port))
+	if ep.Codec() != "G722" || ep.SampleRate() != 16000 || len(s.Audio.PTs) != 1 || s.Audio.PTs[0].Number != 9 {
+		t.Fatalf("codec %s rate %d pts %v", ep.Codec(), ep.SampleRate(), s.Audio.PTs)
+	}
+	tap := &frameTap{level: 0}
+	ep.Connect(tap)
+	ph.SendRTP(ph.to, 9, make([]byte, 160))
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		tap.mu.Lock()
+		n := len(tap.heard)
+		tap.mu.Unlock()
+		if n >= 320 || time.Now().After(deadline) {
+			if n != 320 {
+				t.Fatalf("Heard %d samples of a 160-byte G.722 payload, want 320", n)
+			}
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ep.Play(context.Background(), Tone(1000, 400*time.Millisecond)) }()
+	dec := codec.G722.NewDecoder()
+	var pcm []int16
+	for range 25 {
+		b, _ := ph.MustRecv(time.Second)
+		var p rtp.Packet
+		if err := p.Unmarshal(b); err != nil || p.PayloadType != 9 || len(p.Payload) != 160 {
+			t.Fatalf("packet: %v pt %d len %d", err, p.PayloadType, len(p.Payload))
+		}
+		pcm = dec.Decode(pcm, p.Payload)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	best := 0.0
+	for i := 0; i+320 <= len(pcm); i += 320 {
+		best = max(best, power16k(pcm[i:i+320], 1000))
+	}
+	if best < 0.5 {
+		t.Fatalf("the 1 kHz prompt reached the G.722 caller at most at %.2f of a frame's energy", best)
+	}
+}
+
+// power16k is power at 16 kHz.
+func power16k(pcm []int16, freq float64) float64 {
+	k := 2 * math.Cos(2*math.Pi*freq/16000)
+	var s1, s2, total float64
+	for _, v := range pcm {
+		x := float64(v)
+		s1, s2 = x+k*s1-s2, s1
+		total += x * x
+	}
+	if total == 0 {
+		return 0
+	}
+	return (s1*s1 + s2*s2 - k*s1*s2) / (total * float64(len(pcm)) / 2)
+}
