@@ -21,24 +21,27 @@ import (
 var confServerArgs = []string{"--rtp-ports", "35500-35999"}
 
 // TestConferenceBaresip: alice, bob and carol (baresip, each playing its
-// own tone) dial room 7000, added while the server runs. Once all three
-// are in, the gauge says 3; each recording holds the other two tones and
-// not its own (the mixer gives each the sum of the others); the server
-// logs each join and leave.
+// own tone) dial room 7000, added while the server runs; alice and bob
+// talk G.711, carol G.722 (16 kHz; the room mixes at 16 kHz). Once all
+// three are in, the gauge says 3; each recording holds the other two
+// tones and not its own (the mixer gives each the sum of the others); the
+// server logs each join and leave.
 func TestConferenceBaresip(t *testing.T) {
 	const talk = 5 * time.Second
 	srv := harness.StartServer(t, harness.ServerOptions{Config: sippConfig, Args: confServerArgs})
 	type phone struct {
 		name, pw, ext, rtp string
 		tone               float64
+		wide               bool // G.722 first
+		codec              string
 		b                  *harness.Baresip
 	}
 	// Tones far from each other and from the join/leave notes (660, 880
 	// Hz), each a whole number of periods in a 100 ms window.
 	phones := []*phone{
-		{name: "alice", pw: "alice-secret-1", ext: "1001", rtp: "36000-36099", tone: 500},
-		{name: "bob", pw: "bob-secret-2", ext: "1002", rtp: "36100-36199", tone: 1000},
-		{name: "carol", pw: "carol-secret-3", ext: "1003", rtp: "36200-36299", tone: 1500},
+		{name: "alice", pw: "alice-secret-1", ext: "1001", rtp: "36000-36099", tone: 500, codec: "PCMU"},
+		{name: "bob", pw: "bob-secret-2", ext: "1002", rtp: "36100-36199", tone: 1000, codec: "PCMU"},
+		{name: "carol", pw: "carol-secret-3", ext: "1003", rtp: "36200-36299", tone: 1500, wide: true, codec: "G722"},
 	}
 	for _, p := range phones {
 		harness.AddUser(t, srv.DataDir, p.name, p.pw, p.ext)
@@ -50,11 +53,15 @@ func TestConferenceBaresip(t *testing.T) {
 	dir := t.TempDir()
 	for _, p := range phones {
 		path := filepath.Join(dir, fmt.Sprintf("%s-%.0fhz.wav", p.name, p.tone))
-		if err := os.WriteFile(path, harness.ToneWAV(p.tone, 8000, talk+15*time.Second, toneLevel), 0o644); err != nil {
+		rate := 8000
+		if p.wide {
+			rate = 16000
+		}
+		if err := os.WriteFile(path, harness.ToneWAV(p.tone, rate, talk+15*time.Second, toneLevel), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		p.b = harness.StartBaresip(t, harness.BaresipOptions{User: p.name, Password: p.pw,
-			Server: srv.SIPAddr(), RTPPorts: p.rtp, AudioSource: path})
+			Server: srv.SIPAddr(), RTPPorts: p.rtp, AudioSource: path, WidebandFirst: p.wide})
 	}
 	for _, p := range phones {
 		if err := p.b.WaitRegisterOKs(0, 10*time.Second); err != nil {
@@ -68,7 +75,7 @@ func TestConferenceBaresip(t *testing.T) {
 		if _, err := p.b.WaitOutput(10*time.Second, `Call established: sip:7000@`); err != nil {
 			t.Fatalf("%s: %v", p.name, err)
 		}
-		if _, err := srv.WaitLog(5*time.Second, `conference join`, `room=7000`, `caller=`+p.name, fmt.Sprintf(`participants=%d`, i+1)); err != nil {
+		if _, err := srv.WaitLog(5*time.Second, `conference join`, `room=7000`, `caller=`+p.name, fmt.Sprintf(`participants=%d`, i+1), `codec=`+p.codec); err != nil {
 			t.Fatalf("join of %s: %v", p.name, err)
 		}
 	}

@@ -32,6 +32,12 @@ type Admitter interface {
 	Admit() (status int, reason string)
 }
 
+// WidebandApp is an App that takes audio frames (ivr.Endpoint.Connect)
+// at 16 kHz as well as 8 kHz: its endpoint also accepts G.722.
+type WidebandApp interface {
+	Wideband() bool
+}
+
 // AppCall is what an App gets of one call.
 type AppCall struct {
 	ID       string     // the caller's Call-ID
@@ -78,7 +84,11 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 		// No late offer to applications: they answer with media at once.
 		return fail(488, "Not Acceptable Here")
 	}
-	ep, answer, err := ivr.Answer(ivr.Config{Pool: m.media.Pool, IP: m.media.IP, Log: log}, req.Body())
+	wide := false
+	if w, ok := app.(WidebandApp); ok {
+		wide = w.Wideband()
+	}
+	ep, answer, err := ivr.Answer(ivr.Config{Pool: m.media.Pool, IP: m.media.IP, Log: log, Wideband: wide}, req.Body())
 	switch {
 	case errors.Is(err, media.ErrNoPorts):
 		return fail(503, "Service Unavailable")

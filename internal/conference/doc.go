@@ -18,19 +18,20 @@
 //
 // # Mixing
 //
-// While anyone is in a room, the room's clock mixes every 20 ms. Each
-// participant's audio arrives decoded to 8 kHz 16-bit PCM (ivr.Frames) in
-// a small jitter buffer (40 ms before play starts, 120 ms at most, the
-// oldest dropped beyond); a participant whose packets are late contributes
-// silence to that frame. Mixer sums all inputs in 32 bits and gives each
-// participant the sum minus its own input, saturated to 16 bits, so
-// nobody hears themselves. The result waits in the participant's output
-// buffer until the endpoint's media clock sends it, encoded in the
-// participant's codec. Digits (RFC 4733) are never mixed. Joining and
-// leaving are announced with a short rising or falling two-note tone
-// mixed into everyone's audio; a participant alone hears silence. A
-// frame's mixing allocates nothing.
-//
-// The endpoint answers G.711 (PCMU or PCMA) only, so the mix runs at
-// 8 kHz; a G.722 participant would need a wideband endpoint first.
+// While anyone is in a room, the room's clock mixes every 20 ms at
+// 16 kHz. Each participant's audio arrives decoded to 16-bit PCM
+// (ivr.Frames): G.722 callers at 16 kHz, G.711 (PCMU, PCMA) callers at
+// 8 kHz, resampled up on the way in and down on the way out, so wideband
+// callers hear each other in full and narrowband ones what their codec
+// carries. The audio waits in a small jitter buffer (40 ms before play
+// starts, 120 ms at most, the oldest dropped beyond); a participant whose
+// packets are late contributes silence to that frame. Mixer sums all
+// inputs in 32 bits and gives each participant the sum minus its own
+// input, saturated to 16 bits, so nobody hears themselves. The result
+// waits in the participant's output buffer until the endpoint's media
+// clock sends it, encoded in the participant's codec. Digits (RFC 4733)
+// are never mixed. Joining and leaving are announced with a short rising
+// or falling two-note tone mixed into everyone's audio; a participant
+// alone hears silence. A frame's mixing, resampling included, allocates
+// nothing.
 package conference

@@ -5,41 +5,72 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/ivr"
+	"github.com/kaopu/kaopu/internal/media/codec"
 )
 
 const (
-	frameSamples = ivr.FrameSamples
+	// mixRate is the rate rooms mix at: wideband, so G.722 callers hear
+	// each other in full; G.711 callers are resampled to and from it.
+	mixRate      = 16000
+	frameSamples = ivr.FrameSamples // at 8 kHz
 	framePeriod  = 20 * time.Millisecond
 	// Input jitter buffer: play starts at 40 ms held; at most 120 ms.
-	inPrime, inCap = 2 * frameSamples, 6 * frameSamples
+	inPrimeFrames, inCapFrames = 2, 6
 	// Output buffer between the room's clock and the endpoint's: the two
 	// 20 ms clocks run at the same rate but in any phase.
-	outPrime, outCap = 2 * frameSamples, 5 * frameSamples
+	outPrimeFrames, outCapFrames = 2, 5
+	// maxHeard is the most samples one payload brings (ivr: 1500 bytes of
+	// G.722, two samples a byte); more are cut.
+	maxHeard = 3000
 )
+
+// samplesPerFrame is a 20 ms frame's length at rate.
+func samplesPerFrame(rate int) int { return rate / 50 }
 
 // participant is one caller in a room: the ivr.Frames its endpoint is
 // connected to. Its endpoint's goroutines write input and read output;
 // the room's clock does the opposite, under mu.
+// Its input buffer holds audio at the room's rate, its output buffer at
+// its own (the endpoint's): a participant at another rate than the room's
+// is resampled on the way in (on the receive goroutine) and out (on the
+// room's clock).
 type participant struct {
 	id     string
+	rate   int
 	joined time.Time
 
 	mu  sync.Mutex
 	in  pcmBuffer
 	out pcmBuffer
 
-	// The room clock's frames (room.mu).
+	up     *codec.Resampler // rate -> room's; nil when the same (Heard's)
+	upBuf  []int16
+	down   *codec.Resampler // room's -> rate; nil when the same (room.mu)
+	downTo []int16
+
+	// The room clock's frames, at the room's rate (room.mu).
 	inFrame, outFrame []int16
 }
 
-func newParticipant(id string) *participant {
-	return &participant{id: id, joined: time.Now(),
-		in: newPCMBuffer(inCap, inPrime), out: newPCMBuffer(outCap, outPrime),
-		inFrame: make([]int16, frameSamples), outFrame: make([]int16, frameSamples)}
+func newParticipant(id string, rate, roomRate int) *participant {
+	n, own := samplesPerFrame(roomRate), samplesPerFrame(rate)
+	p := &participant{id: id, rate: rate, joined: time.Now(),
+		in:      newPCMBuffer(inCapFrames*n, inPrimeFrames*n),
+		out:     newPCMBuffer(outCapFrames*own, outPrimeFrames*own),
+		inFrame: make([]int16, n), outFrame: make([]int16, n)}
+	if rate != roomRate {
+		p.up, p.upBuf = codec.NewResampler(rate, roomRate), make([]int16, 0, maxHeard*roomRate/rate+64)
+		p.down, p.downTo = codec.NewResampler(roomRate, rate), make([]int16, 0, own+64)
+	}
+	return p
 }
 
 // Heard implements ivr.Frames: the caller's audio into the jitter buffer.
 func (p *participant) Heard(pcm []int16) {
+	pcm = pcm[:min(len(pcm), maxHeard)]
+	if p.up != nil {
+		pcm = p.up.Process(p.upBuf[:0], pcm)
+	}
 	p.mu.Lock()
 	p.in.write(pcm)
 	p.mu.Unlock()
@@ -55,6 +86,8 @@ func (p *participant) Next(frame []int16) {
 // room is a conference in progress: its participants and its clock.
 type room struct {
 	number string
+	rate   int
+	frame  int // samples a frame at rate
 	mixer  *Mixer
 
 	mu      sync.Mutex
@@ -66,8 +99,9 @@ type room struct {
 	stopped chan struct{}
 }
 
-func newRoom(number string) *room {
-	return &room{number: number, mixer: NewMixer(frameSamples)}
+func newRoom(number string, rate int) *room {
+	n := samplesPerFrame(rate)
+	return &room{number: number, rate: rate, frame: n, mixer: NewMixer(n)}
 }
 
 // add puts p in the room, starts the clock for the first one and mixes
@@ -155,13 +189,17 @@ func (r *room) tick() {
 	r.mixer.Mix(r.ins, r.outs)
 	var tone ivr.Audio
 	if len(r.tone) > 0 {
-		n := min(len(r.tone), frameSamples)
+		n := min(len(r.tone), r.frame)
 		tone, r.tone = r.tone[:n], r.tone[n:]
 	}
 	for _, p := range r.parts {
 		addSat(p.outFrame, tone)
+		out := p.outFrame
+		if p.down != nil {
+			out = p.down.Process(p.downTo[:0], out)
+		}
 		p.mu.Lock()
-		p.out.write(p.outFrame)
+		p.out.write(out)
 		p.mu.Unlock()
 	}
 }

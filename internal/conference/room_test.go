@@ -1,6 +1,7 @@
 package conference
 
 import (
+	"math"
 	"testing"
 )
 
@@ -18,8 +19,8 @@ func fill(v int16) []int16 {
 // one whose packets stop contributes silence; a tone is mixed in on top
 // for everyone; a tick allocates nothing.
 func TestRoomTick(t *testing.T) {
-	r := newRoom("7000")
-	ps := []*participant{newParticipant("a"), newParticipant("b"), newParticipant("c")}
+	r := newRoom("7000", 8000)
+	ps := []*participant{newParticipant("a", 8000, 8000), newParticipant("b", 8000, 8000), newParticipant("c", 8000, 8000)}
 	levels := []int16{100, 1000, 10000}
 	for _, p := range ps {
 		r.add(p, nil)
@@ -101,5 +102,85 @@ func stopClock(r *room) {
 	if stop != nil {
 		close(stop)
 		<-stopped
+	}
+}
+
+// sine is n samples of freq Hz at rate, amplitude 8000, from sample k0.
+func sine(freq float64, rate, k0, n int) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(8000 * math.Sin(2*math.Pi*freq*float64(k0+i)/float64(rate)))
+	}
+	return out
+}
+
+// level is the amplitude of freq in pcm at rate (Goertzel).
+func level(pcm []int16, rate int, freq float64) float64 {
+	c := 2 * math.Cos(2*math.Pi*freq/float64(rate))
+	var s1, s2 float64
+	for _, v := range pcm {
+		s1, s2 = float64(v)+c*s1-s2, s1
+	}
+	return 2 * math.Sqrt(max(0, s1*s1+s2*s2-c*s1*s2)) / float64(len(pcm))
+}
+
+// TestRoomMixedRates: a 16 kHz room with a G.711 caller (8 kHz, 500 Hz)
+// and two G.722 callers (16 kHz, 1500 Hz and 5000 Hz). The wideband
+// callers hear everything but their own tone; the narrowband one hears
+// 1500 Hz, not 5000 Hz (beyond its band: filtered, not aliased to 3000),
+// and nothing of its own. A tick with resampling allocates nothing.
+func TestRoomMixedRates(t *testing.T) {
+	r := newRoom("7000", 16000)
+	ps := []*participant{newParticipant("nb", 8000, 16000), newParticipant("wb1", 16000, 16000), newParticipant("wb2", 16000, 16000)}
+	for _, p := range ps {
+		r.add(p, nil)
+	}
+	stopClock(r)
+	tones := []float64{500, 1500, 5000}
+	rates := []int{8000, 16000, 16000}
+	// Received audio, per participant, after the first 200 ms.
+	heard := make([][]int16, 3)
+	frame := [][]int16{make([]int16, 160), make([]int16, 320), make([]int16, 320)}
+	for tick := range 40 {
+		for i, p := range ps {
+			n := rates[i] / 50
+			p.Heard(sine(tones[i], rates[i], tick*n, n))
+		}
+		r.tick()
+		for i, p := range ps {
+			p.Next(frame[i])
+			if tick >= 10 {
+				heard[i] = append(heard[i], frame[i]...)
+			}
+		}
+	}
+	check := func(i int, freq float64, want bool) {
+		t.Helper()
+		l := level(heard[i], rates[i], freq)
+		if want && l < 3000 || !want && l > 200 {
+			t.Errorf("%s hears %.0f Hz at %.0f (want it: %v)", ps[i].id, freq, l, want)
+		}
+	}
+	check(0, 500, false)
+	check(0, 1500, true)
+	check(0, 5000, false)
+	check(0, 3000, false) // 5000 Hz aliased at 8 kHz
+	check(1, 500, true)
+	check(1, 1500, false)
+	check(1, 5000, true)
+	check(2, 500, true)
+	check(2, 1500, true)
+	check(2, 5000, false)
+	in := [][]int16{sine(500, 8000, 0, 160), sine(1500, 16000, 0, 320), sine(5000, 16000, 0, 320)}
+	if a := testing.AllocsPerRun(50, func() {
+		for i, p := range ps {
+			p.Heard(in[i])
+		}
+		r.tick()
+		for i, p := range ps {
+			p.Next(frame[i])
+		}
+	}); a != 0 {
+		t.Errorf("a tick with resampling allocates %v times", a)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -78,23 +79,29 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	note := func(f1, f2 float64) ivr.Audio {
-		return append(append(ivr.Tone(f1, 120*time.Millisecond), ivr.Silence(40*time.Millisecond)...),
-			ivr.Tone(f2, 120*time.Millisecond)...)
-	}
 	s := &Service{cfg: cfg, live: map[string]*room{},
-		joinTone: quieter(note(660, 880)), leaveT: quieter(note(880, 660))}
+		joinTone: twoNotes(660, 880, mixRate), leaveT: twoNotes(880, 660, mixRate)}
 	empty := map[string]store.Conference{}
 	s.rooms.Store(&empty)
 	return s, nil
 }
 
-// quieter halves a tone's level, so it does not drown the conversation.
-func quieter(a ivr.Audio) ivr.Audio {
-	for i := range a {
-		a[i] /= 2
+// twoNotes is the join or leave signal at rate: two 120 ms notes, 40 ms
+// apart, at about -16 dBFS (not to drown the conversation), each with
+// 5 ms ramps so it does not click.
+func twoNotes(f1, f2 float64, rate int) ivr.Audio {
+	note := func(f float64) []int16 {
+		n := rate * 120 / 1000
+		ramp := rate * 5 / 1000
+		out := make([]int16, n)
+		for i := range out {
+			g := min(1, float64(i)/float64(ramp), float64(n-i)/float64(ramp))
+			out[i] = int16(g * 5000 * math.Sin(2*math.Pi*f*float64(i)/float64(rate)))
+		}
+		return out
 	}
-	return a
+	a := append(note(f1), make([]int16, rate*40/1000)...)
+	return append(a, note(f2)...)
 }
 
 // Load reads the rooms when the store's version moved.
@@ -191,7 +198,7 @@ func (s *Service) Serve(ctx context.Context, c Call) {
 	s.mu.Lock()
 	r := s.live[conf.Number]
 	if r == nil {
-		r = newRoom(conf.Number)
+		r = newRoom(conf.Number, mixRate)
 		s.live[conf.Number] = r
 	}
 	// Counted and added under s.mu, so two callers cannot both take the
@@ -202,7 +209,7 @@ func (s *Service) Serve(ctx context.Context, c Call) {
 		s.say(ctx, ep, "busy", "goodbye")
 		return
 	}
-	p := newParticipant(c.ID)
+	p := newParticipant(c.ID, ep.SampleRate(), mixRate)
 	ep.Connect(p)
 	n := r.add(p, s.joinTone)
 	s.mu.Unlock()

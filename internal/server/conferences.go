@@ -51,6 +51,9 @@ type confApp struct {
 // Admit refuses a caller before answering when the room is full (486).
 func (a confApp) Admit() (int, string) { return a.svc.Admit(a.number) }
 
+// Wideband: the mixer runs at 16 kHz, so G.722 callers are welcome.
+func (a confApp) Wideband() bool { return true }
+
 func (a confApp) Serve(ctx context.Context, c call.AppCall) {
 	a.svc.Serve(ctx, conference.Call{ID: c.ID, Caller: c.Caller, Dialed: a.number, Source: c.Source,
 		Endpoint: c.Endpoint, Log: c.Log.With("app", "conference")})

@@ -42,6 +42,9 @@ type BaresipOptions struct {
 	// AnswerMode is the account's answermode: "auto" answers every
 	// incoming call at once; "" leaves baresip's default (manual).
 	AnswerMode string
+	// WidebandFirst loads baresip's g722 module before g711, so its
+	// offers list G.722 first (then PCMU and PCMA).
+	WidebandFirst bool
 	// AudioSource is a WAV file (mono 16-bit PCM) that the aufile module
 	// plays as the microphone during a call. baresip 1.0 hangs the call up
 	// when the file ends, so make it longer than the call. "" configures no
@@ -118,19 +121,24 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		fmt.Sprintf("sip_listen 127.0.0.1:%d", b.Port),
 		"net_interface 127.0.0.1",
 		"module_path /usr/lib/baresip/modules",
+	}
+	if opts.WidebandFirst {
+		lines = append(lines, "module g722.so")
+	}
+	lines = append(lines,
 		"module g711.so",
 		"module aufile.so",
 		// sndfile records every call into snd_path: dump-*-enc.wav is what
 		// was sent, dump-*-dec.wav what was heard (see Recordings).
 		"module sndfile.so",
-		"snd_path " + b.Dir,
+		"snd_path "+b.Dir,
 		// aubridge is a loopback sound device needing no hardware: the
 		// speaker (and ringer) of a machine without a sound card. With no
 		// aubridge source of the same name nothing is looped back.
 		"module aubridge.so",
 		"audio_player aubridge,speaker",
 		"audio_alert aubridge,speaker",
-	}
+	)
 	if opts.AudioSource != "" {
 		lines = append(lines, "audio_source aufile,"+opts.AudioSource)
 	}
