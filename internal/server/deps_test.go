@@ -40,7 +40,7 @@ var allowedDeps = map[string][]string{
 	"media/wav":       {},                                                          // audio files
 	"ivr":             {"media", "media/codec", "media/dtmf", "media/wav", "sdpx"}, // media applications' endpoint; no SIP
 	"callingcard":     {"ivr", "store", "money", "billing"},                        // the calling-card service; no SIP
-	"conference":      {"ivr", "store", "media/codec"},                                            // the conference bridge; no SIP
+	"conference":      {"ivr", "store", "media/codec"},                             // the conference bridge; no SIP
 	"ua":              {"media/codec", "media/dtmf", "media/wav", "sdpx"},
 	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},
