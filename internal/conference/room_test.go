@@ -184,3 +184,30 @@ func TestRoomMixedRates(t *testing.T) {
 		t.Errorf("a tick with resampling allocates %v times", a)
 	}
 }
+
+// BenchmarkRoomTick: a room's 20 ms of ten participants, half G.711
+// (resampled both ways), half G.722: their audio in, the mix, the mix out.
+func BenchmarkRoomTick(b *testing.B) {
+	r := newRoom("7000", mixRate)
+	var ps []*participant
+	var in, out [][]int16
+	for i := range 10 {
+		rate := 8000 + 8000*(i%2)
+		p := newParticipant("p", rate, mixRate)
+		r.add(p, nil)
+		ps = append(ps, p)
+		in = append(in, sine(float64(300+100*i), rate, 0, rate/50))
+		out = append(out, make([]int16, rate/50))
+	}
+	stopClock(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, p := range ps {
+			p.Heard(in[i])
+		}
+		r.tick()
+		for i, p := range ps {
+			p.Next(out[i])
+		}
+	}
+}
