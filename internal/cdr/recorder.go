@@ -182,6 +182,19 @@ func (c *Call) Answered(codec string) {
 	c.wait(context.Background(), o)
 }
 
+// SetCallee names who the call reached when that is known only once it
+// is answered (the member of a ring group); the end write records it.
+func (c *Call) SetCallee(callee string) {
+	if c == nil || callee == "" {
+		return
+	}
+	c.mu.Lock()
+	if !c.ended {
+		c.rec.Callee = callee
+	}
+	c.mu.Unlock()
+}
+
 // End closes the record now and returns it. disposition is one of the
 // store.Disposition constants (see DispositionFor); "" derives it from
 // cause and whether the call was answered. cause is the final SIP status.

@@ -144,5 +144,6 @@ type Store interface {
 	Trunks
 	Cards
 	Conferences
+	PBX
 	Close() error
 }

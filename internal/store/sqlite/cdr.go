@@ -77,7 +77,8 @@ const (
 		cause = ?, legs = ?, active = 0,
 		answer_ms = COALESCE(?, answer_ms),
 		codec = CASE WHEN ? = '' THEN codec ELSE ? END,
-		flags = CASE WHEN ? = '' THEN flags ELSE ? END
+		flags = CASE WHEN ? = '' THEN flags ELSE ? END,
+		callee = CASE WHEN ? = '' THEN callee ELSE ? END
 		WHERE id = ?`
 	rateCDR = `UPDATE cdrs SET account = ?, destination = ?, rate = ?, billed = ?, cost = ?, currency = ? WHERE id = ?`
 )
@@ -210,7 +211,7 @@ func (w *cdrWriter) EndCDR(ctx context.Context, id int64, c store.CDR) error {
 		return err
 	}
 	res, err := w.exec(ctx, endCDR, millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, legs,
-		millis(c.Answer), c.Codec, c.Codec, c.Flags, c.Flags, id)
+		millis(c.Answer), c.Codec, c.Codec, c.Flags, c.Flags, c.Callee, c.Callee, id)
 	return affected(res, err, id)
 }
 
