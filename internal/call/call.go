@@ -65,6 +65,9 @@ type Config struct {
 	// Apps returns the media application a dialed number of ours belongs
 	// to (app.go), checked before users; nil: none.
 	Apps func(dialed string) (App, bool)
+	// Groups returns the ring group a dialed number of ours belongs to
+	// (groups.go), checked after applications and before users; nil: none.
+	Groups func(number string) (store.Group, bool)
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -355,6 +358,8 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// A carrier's call: the record names the user the DID rings.
 		if u, ok := m.users.CanonicalUser(didTarget); ok {
 			cdrCallee = u
+		} else if _, ok := m.group(didTarget); ok {
+			cdrCallee = didTarget // the member who answers is named then
 		}
 	}
 	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: cdrCallee, Dialed: dialed})
@@ -364,6 +369,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var remote, local bool
 	var refused *refusal
 	var trunkRelease func()
+	var group *store.Group // a ring group's number was dialed (groups.go)
 	// runApp answers the call with a media application (calling cards),
 	// reached by one of our users dialing its number or through a DID.
 	runApp := func(app App) {
@@ -395,7 +401,11 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			runApp(app)
 			return
 		}
-		callee, local = m.users.CanonicalUser(didTarget)
+		if g, ok := m.group(didTarget); ok {
+			group, callee, local = &g, g.Number, true
+		} else {
+			callee, local = m.users.CanonicalUser(didTarget)
+		}
 		if !local {
 			m.log.Warn("DID maps to no user", "trunk", trunkIn, "number", didNumber, "target", didTarget)
 		} else if rel, ok := m.cfg.Gateway.Acquire(trunkIn, false); ok {
@@ -416,7 +426,11 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 				runApp(app)
 				return
 			}
-			callee, local = m.users.CanonicalUser(dialed)
+			if g, ok := m.group(dialed); ok {
+				group, callee, local = &g, g.Number, true
+			} else {
+				callee, local = m.users.CanonicalUser(dialed)
+			}
 		}
 	}
 	if refused == nil && !local {
@@ -456,7 +470,9 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			rec.End(cdr.DispositionFor(404, false, false), 404, nil)
 			return
 		}
-		targets = m.loc.Lookup(callee)
+		if group == nil { // a group's members are looked up as it rings
+			targets = m.loc.Lookup(callee)
+		}
 		if sips && len(targets) > 0 {
 			if targets = secureTargets(targets); len(targets) == 0 {
 				respond(tx, req, 480, "Temporarily Unavailable", sipsNotAllowed(m.cfg.Domain))
@@ -465,7 +481,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 	}
-	if len(targets) == 0 && len(plan) == 0 {
+	if len(targets) == 0 && len(plan) == 0 && group == nil {
 		respond(tx, req, 480, "Temporarily Unavailable")
 		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
 		return
@@ -513,7 +529,19 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// sipgo ends the INVITE server transaction when this handler returns,
 	// so ring here until the caller has a final answer.
 	m.wg.Add(1)
-	if len(plan) > 0 && !m.ringTrunks(c, req, plan, emergency) || len(plan) == 0 && !m.ring(c, req, targets) {
+	if group != nil {
+		switch m.ringGroupCall(c, req, *group) {
+		case groupFailed:
+			m.wg.Done()
+			return
+		case groupApp:
+			// An application took the call over (the group's fallback);
+			// its goroutine owns the call and m.wg's count.
+			up = true
+			tx.Terminate()
+			return
+		}
+	} else if len(plan) > 0 && !m.ringTrunks(c, req, plan, emergency) || len(plan) == 0 && !m.ring(c, req, targets) {
 		m.wg.Done()
 		return
 	}
@@ -549,6 +577,9 @@ type legSpec struct {
 	// setup, when set, gives up on branches that send nothing at all
 	// (not even 100 Trying) within it.
 	setup time.Duration
+	// ring, when set, is how long the branches ring instead of the
+	// no-answer timeout (a ring group's ring time).
+	ring time.Duration
 }
 
 // forked is how fork ended: a winner, or why there is none.
@@ -566,7 +597,11 @@ type forked struct {
 // to answer, or for all to fail. done must be called once the winner's
 // dialog is set up (it releases the branches' contexts).
 func (m *Manager) fork(c *Call, targets []store.Binding, spec legSpec) forked {
-	ringCtx, stopRinging := context.WithTimeout(c.ctx, m.cfg.NoAnswerTimeout)
+	ringFor := m.cfg.NoAnswerTimeout
+	if spec.ring > 0 {
+		ringFor = spec.ring
+	}
+	ringCtx, stopRinging := context.WithTimeout(c.ctx, ringFor)
 	results := make(chan branchResult, len(targets))
 	branchCtx, cancelBranches := context.WithCancel(ringCtx)
 	r := forked{done: func() { cancelBranches(); stopRinging() }}
