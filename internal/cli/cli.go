@@ -46,8 +46,12 @@ Usage:
                 [--qualify SECONDS] | set NAME [flags] | list | show NAME | del NAME
   kaopu route   add NAME --pattern P --trunks T1,T2 [--strip N] [--prepend D]
                 [--priority N] | list | del NAME
-  kaopu did     add NUMBER --to USER_EXT_OR_ROOM [--trunk NAME] | list | del NUMBER
+  kaopu did     add NUMBER --to USER_EXT_ROOM_GROUP_OR_MENU [--trunk NAME] | list | del NUMBER
   kaopu conf    add NUMBER [--pin DIGITS] [--max N] [--name TEXT] | list | del NUMBER
+  kaopu group   add NUMBER --members alice,bob,102 [--strategy ringall|hunt] [--ring-time 20s]
+                [--fallback NUMBER] | list | del NUMBER
+  kaopu ivr     add NUMBER --prompt FILE.wav [--option 1=alice --option 2=600 ...] [--timeout 5s]
+                [--retries 3] [--default NUMBER] [--extension-dialing] | list | del NUMBER
   kaopu card    generate --count N --value AMOUNT --plan DECK [--currency C] [--expires DATE]
                 [--prefix DIGITS] | import FILE.csv [--plan DECK] | list | block NUMBER |
                 unblock NUMBER
@@ -94,6 +98,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.card(args[1:])
 	case "conf", "confs", "conference", "conferences":
 		return env.conf(args[1:])
+	case "group", "groups":
+		return env.group(args[1:])
+	case "ivr":
+		return env.ivr(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -34,7 +33,7 @@ const routeHelp = `kaopu route add NAME --pattern P --trunks t1,t2 [--strip N] [
        kaopu route list
        kaopu route del NAME`
 
-const didHelp = `kaopu did add NUMBER --to USER_EXT_OR_ROOM [--trunk NAME]
+const didHelp = `kaopu did add NUMBER --to USER_EXT_ROOM_GROUP_OR_MENU [--trunk NAME]
        kaopu did list
        kaopu did del NUMBER`
 
@@ -439,7 +438,7 @@ func (e *env) did(args []string) int {
 	fs := newFlagSet("did "+sub, e.stderr, didHelp)
 	var c common
 	c.register(fs)
-	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add) or a number of cards.access (the calling-card service)")
+	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add), a ring group's or IVR menu's number, or a number of cards.access (the calling-card service)")
 	viaTrunk := fs.String("trunk", "", "accept the number only from this trunk (default: any trunk)")
 	pos, err := parse(fs, rest)
 	if err != nil {
@@ -478,20 +477,12 @@ func (e *env) did(args []string) int {
 	}
 	switch sub {
 	case "add":
-		if _, err := st.GetUser(e.ctx, *to); err != nil && !slices.Contains(st.apps, *to) && !st.isRoom(e.ctx, *to) {
-			// An extension is fine too, and so are the calling-card
-			// service's access number and a conference room.
-			found := false
-			users, lerr := st.ListUsers(e.ctx)
-			if lerr != nil {
-				return e.fail(cmd, lerr)
-			}
-			for _, u := range users {
-				found = found || u.Ext == *to
-			}
-			if !found {
-				return e.fail(cmd, fmt.Errorf("--to %s: no such user or extension", *to))
-			}
+		// A user or an extension, a conference room, a ring group, an
+		// IVR menu, or the calling-card service's access number.
+		if kind, err := destination(e.ctx, st, *to); err != nil {
+			return e.fail(cmd, err)
+		} else if kind == "" {
+			return e.fail(cmd, fmt.Errorf("--to %s: no such user, extension, conference room, group, menu or application number", *to))
 		}
 		d := store.DID{Number: number, Target: *to, Trunk: *viaTrunk, Created: time.Now()}
 		if err := st.AddDID(e.ctx, d); err != nil {

@@ -29,15 +29,19 @@ func (s *Server) applications(ctx context.Context, cfg config.Config) (func(dial
 		return nil, err
 	}
 	all = append(all, confs)
-	if len(all) == 0 {
-		return nil, nil
+	menus, err := s.menuService()
+	if err != nil {
+		return nil, err
 	}
-	return func(dialed string) (call.App, bool) {
+	all = append(all, menus)
+	lookup := func(dialed string) (call.App, bool) {
 		for _, r := range all {
 			if app, ok := r(dialed); ok {
 				return app, true
 			}
 		}
 		return nil, false
-	}, nil
+	}
+	s.appLookup = lookup // a menu's option may name another application
+	return lookup, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/kaopu/kaopu/internal/conference"
 	"github.com/kaopu/kaopu/internal/config"
 	"github.com/kaopu/kaopu/internal/media"
+	"github.com/kaopu/kaopu/internal/pbx"
 	"github.com/kaopu/kaopu/internal/registrar"
 	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store/sqlite"
@@ -65,9 +66,12 @@ type Server struct {
 	// before it (bans, rate limit, per-source caps).
 	trunkSrc atomic.Pointer[trunk.Manager]
 	// conf is the conference bridge (conferences.go).
-	conf  *conference.Service
-	cdrs  *cdr.Recorder
-	certs *certReloader // nil without a TLS listener
+	conf *conference.Service
+	pbx  *pbx.Directory // ring groups and IVR menus
+	// appLookup is the media applications' number lookup (applications).
+	appLookup func(dialed string) (call.App, bool)
+	cdrs      *cdr.Recorder
+	certs     *certReloader // nil without a TLS listener
 	// signalling is security.signalling, overridden per user by the
 	// user's policy (store.Policy.Signalling).
 	signalling auth.SignallingPolicy
@@ -624,6 +628,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.trunks.Load(ctx); err != nil {
 		return fmt.Errorf("loading trunks: %w", err)
 	}
+	s.pbx = pbx.NewDirectory(s.st, s.log)
+	if err := s.pbx.Load(ctx); err != nil {
+		return fmt.Errorf("loading ring groups and IVR menus: %w", err)
+	}
 	apps, err := s.applications(ctx, cfg)
 	if err != nil {
 		return err
@@ -638,6 +646,7 @@ func (s *Server) Start(ctx context.Context) error {
 		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()},
 		MediaEncryption:   cfg.Security.MediaEncryption,
 		Gateway:           s.trunks,
+		Groups:            s.pbx.Group,
 		OnTrunkCall:       s.chargeTrunkCall}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.bounded(s.validated(s.calls.OnInvite)))
@@ -665,6 +674,8 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { defer s.bg.Done(); s.trunks.Run(trunkctx, time.Second) }()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.conf.Run(bgctx, time.Second) }()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.pbx.Run(bgctx, time.Second) }()
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
