@@ -55,6 +55,12 @@ func answers(t *testing.T, srv *harness.Server, user string, mp int) func() *har
 	return member(t, srv, user, mp, "-sn", "uas", "-timeout", "40s")
 }
 
+// echoes is a member that answers with PCMU and telephone-event, echoes
+// the RTP it gets, and waits for the BYE.
+func echoes(t *testing.T, srv *harness.Server, user string, mp int) func() *harness.SippResult {
+	return member(t, srv, user, mp, "-sf", harness.Scenario(t, "uas_carrier_dtmf.xml"), "-rtp_echo", "-timeout", "40s")
+}
+
 // rings is a member that rings until the call is cancelled.
 func rings(t *testing.T, srv *harness.Server, user string, mp int) func() *harness.SippResult {
 	return member(t, srv, user, mp, "-sf", harness.Scenario(t, "uas_ring_until_cancel.xml"), "-timeout", "40s")
@@ -220,7 +226,7 @@ func TestIVRMenuConnects(t *testing.T) {
 	srv := pbxServer(t)
 	cli(t, srv, "ivr", "add", "700", "--prompt", promptWAV(t), "--option", "1=carol", "--option", "2=bob", "--timeout", "3s")
 	time.Sleep(1500 * time.Millisecond)
-	waitBob := member(t, srv, "bob", mpBob, "-sn", "uas", "-rtp_echo", "-timeout", "40s")
+	waitBob := echoes(t, srv, "bob", mpBob)
 	r := callGroup(t, srv, ivrScenario(t, "uac_ivr.xml", "2", 3*time.Second, 2*time.Second), "700")
 	mustExit0(t, "caller", r, "answered by the menu, connected, then its own BYE")
 	mustExit0(t, "bob", waitBob(), "rung by the menu, answered, then the caller's BYE")
@@ -245,7 +251,7 @@ func TestIVRMenuInvalidThenDefault(t *testing.T) {
 	cli(t, srv, "ivr", "add", "701", "--prompt", promptWAV(t), "--option", "1=carol", "--retries", "1",
 		"--timeout", "2s", "--default", "600")
 	time.Sleep(1500 * time.Millisecond)
-	waitBob := member(t, srv, "bob", mpBob, "-sn", "uas", "-rtp_echo", "-timeout", "40s")
+	waitBob := echoes(t, srv, "bob", mpBob)
 	// 9 is invalid; the menu replays, waits 2 s for nothing, and sends
 	// the caller to 600 about 6-7 s after the answer.
 	r := callGroup(t, srv, ivrScenario(t, "uac_ivr.xml", "9", 10*time.Second, 2*time.Second), "701")
@@ -282,7 +288,7 @@ func TestPBXThroughDID(t *testing.T) {
 		t.Errorf("CDR %+v: want ANSWERED, the DID dialed, callee bob", c)
 	}
 
-	waitBob = member(t, srv, "bob", mpBob, "-sn", "uas", "-rtp_echo", "-timeout", "40s")
+	waitBob = echoes(t, srv, "bob", mpBob)
 	r = harness.Sipp(t, srv.SIPAddr(), "-sf", ivrScenario(t, "uac_ivr_did.xml", "1", 3*time.Second, 2*time.Second),
 		"-s", "+442071230700", "-i", "127.0.0.4", "-mp", fmt.Sprint(mpCarrier), "-key", "caller", "+15551230000", "-timeout", "30s")
 	mustExit0(t, "carrier", r, "the DID's menu answered, connected, then the carrier's BYE")

@@ -74,7 +74,7 @@ type Runner struct {
 }
 
 // Run plays menu m to a caller until the caller is connected somewhere,
-// hangs up, or runs out of retries.
+// hangs up, or runs out of retries. log names the menu already.
 func (r *Runner) Run(ctx context.Context, m *Menu, media Media, connect Connect, log *slog.Logger) Result {
 	var res Result
 	timeout := m.Timeout
@@ -94,7 +94,7 @@ func (r *Runner) Run(ctx context.Context, m *Menu, media Media, connect Connect,
 			return res
 		}
 		if dest, ok := m.choose(digits, r.Dialable); ok {
-			log.Info("IVR menu: connecting", "menu", m.Number, "key", digits, "destination", dest)
+			log.Info("IVR menu: connecting", "key", digits, "destination", dest)
 			res.Destination = dest
 			out := connect(ctx, dest)
 			res.Status = out.Status
@@ -104,10 +104,10 @@ func (r *Runner) Run(ctx context.Context, m *Menu, media Media, connect Connect,
 			}
 			r.say(ctx, media, reasonPrompt(out.Status))
 		} else if digits != "" {
-			log.Info("IVR menu: invalid choice", "menu", m.Number, "key", digits)
+			log.Info("IVR menu: invalid choice", "key", digits)
 			r.say(ctx, media, "invalid")
 		} else {
-			log.Info("IVR menu: no key pressed", "menu", m.Number, "timeout", timeout.String())
+			log.Info("IVR menu: no key pressed", "timeout", timeout.String())
 		}
 		if ctx.Err() != nil {
 			res.Outcome = "caller_gone"
@@ -120,7 +120,7 @@ func (r *Runner) Run(ctx context.Context, m *Menu, media Media, connect Connect,
 		}
 	}
 	if m.Default != "" {
-		log.Info("IVR menu: retries used up, default destination", "menu", m.Number, "destination", m.Default)
+		log.Info("IVR menu: retries used up, default destination", "destination", m.Default)
 		res.Destination = m.Default
 		out := connect(ctx, m.Default)
 		res.Status = out.Status
