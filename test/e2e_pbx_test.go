@@ -298,3 +298,29 @@ func TestPBXThroughDID(t *testing.T) {
 	}
 	checkRelayed(t, srv)
 }
+
+// TestRingGroupFallbackToMenu: group 605 (carol, 2 s) falls back to menu
+// 700: nobody answers, so the menu answers the still-ringing caller; the
+// caller presses 2 and reaches bob.
+func TestRingGroupFallbackToMenu(t *testing.T) {
+	srv := pbxServer(t)
+	cli(t, srv, "ivr", "add", "700", "--prompt", promptWAV(t), "--option", "2=bob")
+	cli(t, srv, "group", "add", "605", "--members", "carol", "--ring-time", "2s", "--fallback", "700")
+	time.Sleep(1500 * time.Millisecond)
+	waitCarol := rings(t, srv, "carol", mpCarol)
+	waitBob := echoes(t, srv, "bob", mpBob)
+	r := callGroup(t, srv, ivrScenario(t, "uac_ivr.xml", "2", 3*time.Second, 2*time.Second), "605")
+	mustExit0(t, "caller", r, "answered by the fallback menu, connected, then its own BYE")
+	mustExit0(t, "carol", waitCarol(), "rang, then CANCEL")
+	mustExit0(t, "bob", waitBob(), "rung by the menu, answered")
+	for _, want := range [][]string{{`group not answered: fallback`, `group=605`, `fallback=700`},
+		{`call answered by application`, `number=700`}, {`IVR menu call`, `outcome=connected`, `destination=bob`}} {
+		if _, err := srv.WaitLog(5*time.Second, want...); err != nil {
+			t.Error(err)
+		}
+	}
+	checkRelayed(t, srv)
+	if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Dialed != "605" || c.Callee != "bob" {
+		t.Errorf("CDR %+v: want ANSWERED, dialed 605, callee bob (who took the call in the end)", c)
+	}
+}
