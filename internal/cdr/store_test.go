@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaopu/kaopu/internal/cdr"
 	"github.com/kaopu/kaopu/internal/store"
 	"github.com/kaopu/kaopu/internal/store/sqlite"
 )
@@ -229,5 +230,25 @@ func TestStoreBatch(t *testing.T) {
 	}
 	if after := list(t, s, store.CDRFilter{}); !reflect.DeepEqual(after, got) {
 		t.Fatalf("a rolled back batch left %+v", after)
+	}
+}
+
+// TestSetCallee: the member of a ring group who answered replaces the
+// group's number as the callee when the record ends; the dialed number
+// stays what the caller dialed.
+func TestSetCallee(t *testing.T) {
+	s, _ := openStore(t)
+	r := cdr.NewRecorder(cdr.Config{Store: s})
+	c := r.Start(context.Background(), cdr.CallInfo{CallID: "g@x", Caller: "alice", Callee: "600", Dialed: "600"})
+	c.Answered("PCMU")
+	c.SetCallee("bob")
+	c.End(store.DispositionAnswered, 200, nil)
+	c.SetCallee("carol") // after the end: ignored
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := list(t, s, store.CDRFilter{})
+	if len(got) != 1 || got[0].Callee != "bob" || got[0].Dialed != "600" || got[0].Active {
+		t.Fatalf("records %+v: want one, ended, callee bob, dialed 600", got)
 	}
 }
