@@ -165,12 +165,15 @@ func TestRingGroupFallback(t *testing.T) {
 	}
 }
 
-// promptWAV writes a menu prompt: 1.5 s of 16-bit mono at 16 kHz (the
-// import converts it to 8 kHz).
+// menuTone is the menu prompt's tone.
+const menuTone = 600.0
+
+// promptWAV writes a menu prompt: 1.5 s of menuTone, 16-bit mono at
+// 16 kHz (the import converts it to 8 kHz).
 func promptWAV(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "menu.wav")
-	if err := os.WriteFile(path, harness.ToneWAV(600, 16000, 1500*time.Millisecond, 0.3), 0o600); err != nil {
+	if err := os.WriteFile(path, harness.ToneWAV(menuTone, 16000, 1500*time.Millisecond, toneLevel), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -323,4 +326,87 @@ func TestRingGroupFallbackToMenu(t *testing.T) {
 	if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Dialed != "605" || c.Callee != "bob" {
 		t.Errorf("CDR %+v: want ANSWERED, dialed 605, callee bob (who took the call in the end)", c)
 	}
+}
+
+// TestIVRMenuBaresipAudio: alice (baresip, playing 440 Hz) calls menu 702
+// and presses nothing: after the prompt (600 Hz) and the timeout the menu
+// sends her to its default, bob (baresip, auto-answer, playing 1000 Hz).
+// Audio crosses both ways through the relay the menu's endpoint handed
+// its port to: bob's recording is alice's tone, and the end of alice's,
+// after the prompt and the ringback, is bob's.
+func TestIVRMenuBaresipAudio(t *testing.T) {
+	const talk = 4 * time.Second
+	srv := pbxServer(t)
+	cli(t, srv, "ivr", "add", "702", "--prompt", promptWAV(t), "--option", "1=carol", "--timeout", "1s",
+		"--retries", "0", "--default", "bob")
+	time.Sleep(1500 * time.Millisecond)
+	dir := t.TempDir()
+	bob := harness.StartBaresip(t, harness.BaresipOptions{User: "bob", Password: "bob-secret-1", Server: srv.SIPAddr(),
+		AnswerMode: "auto", RTPPorts: "38200-38299", AudioSource: toneFile(t, dir, "bob.wav", bobTone, talk+10*time.Second)})
+	alice := harness.StartBaresip(t, harness.BaresipOptions{User: "alice", Password: "alice-secret-1", Server: srv.SIPAddr(),
+		RTPPorts: "38000-38099", AudioSource: toneFile(t, dir, "alice.wav", aliceTone, talk+15*time.Second)})
+	for _, b := range []*harness.Baresip{bob, alice} {
+		if err := b.WaitRegisterOKs(0, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.Dial("sip:702@" + srv.Domain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitOutput(10*time.Second, `Call established: sip:702@`); err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	// The prompt (1.5 s) and the timeout (1 s), then bob rings.
+	if _, err := bob.WaitOutput(10*time.Second, `Call established: sip:alice@`); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	time.Sleep(talk)
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*harness.Baresip{alice, bob} {
+		if _, err := b.WaitOutput(5*time.Second, `Call with sip:\S+ terminated`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.WaitLog(5*time.Second, `IVR menu call`, `outcome=default`, `destination=bob`, `status=200`); err != nil {
+		t.Error(err)
+	}
+	alice.Stop()
+	bob.Stop()
+	t.Run("bob hears alice", func(t *testing.T) {
+		checkHeard(t, bob, aliceTone, bobTone, talk)
+	})
+	t.Run("alice hears the prompt, then bob", func(t *testing.T) {
+		files := alice.Recordings()
+		if len(files) != 1 {
+			t.Fatalf("alice's recordings %q, want one", files)
+		}
+		a, err := harness.ReadWAV(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		windows := a.Windows(100 * time.Millisecond)
+		if len(windows) < 60 {
+			t.Fatalf("alice's recording is %v long", a.Duration())
+		}
+		heard := func(ws []harness.Audio, want, notWant float64) int {
+			n := 0
+			for _, w := range ws {
+				if in := w.Tone(want); in >= toneLevel/2 && w.Tone(notWant) < in/10 {
+					n++
+				}
+			}
+			return n
+		}
+		// The prompt: most of the first second and a half.
+		if n := heard(windows[2:14], menuTone, aliceTone); n < 9 {
+			t.Errorf("the prompt's %v Hz in %d of the first 12 windows, want most", menuTone, n)
+		}
+		// bob: the last three seconds but the very end.
+		last := windows[len(windows)-32 : len(windows)-2]
+		if n := heard(last, bobTone, aliceTone); n < len(last)*9/10 {
+			t.Errorf("bob's %v Hz in %d of the last %d windows, want 90%%", bobTone, n, len(last))
+		}
+	})
 }
