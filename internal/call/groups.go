@@ -83,29 +83,7 @@ func (m *Manager) ringMembers(c *Call, g store.Group, sips bool, build func(stor
 			last.callerGone = true
 			return last
 		}
-		var targets []store.Binding
-		var names []string
-		for _, name := range st.members {
-			u, ok := m.users.CanonicalUser(name)
-			if !ok {
-				c.Log.Warn("group member is no user", "group", g.Number, "member", name)
-				continue
-			}
-			if seen[u] || u == c.Caller {
-				continue
-			}
-			seen[u] = true
-			bs := m.loc.Lookup(u)
-			if sips {
-				bs = secureTargets(bs)
-			}
-			if len(bs) == 0 {
-				c.Log.Info("group member skipped: not registered", "group", g.Number, "member", u)
-				continue
-			}
-			targets = append(targets, bs...)
-			names = append(names, u)
-		}
+		targets, names := m.stepTargets(c, g.Number, st.members, sips, seen)
 		if len(targets) == 0 {
 			continue
 		}
@@ -129,6 +107,37 @@ func (m *Manager) ringMembers(c *Call, g store.Group, sips bool, build func(stor
 		}
 	}
 	return last
+}
+
+// stepTargets are the registered contacts of a step's members, and the
+// members they belong to: a name that is no user, a user already rung
+// (seen), the caller, and a member with no contact (none over TLS for a
+// sips call) are skipped.
+func (m *Manager) stepTargets(c *Call, group string, members []string, sips bool, seen map[string]bool) ([]store.Binding, []string) {
+	var targets []store.Binding
+	var names []string
+	for _, name := range members {
+		u, ok := m.users.CanonicalUser(name)
+		if !ok {
+			c.Log.Warn("group member is no user", "group", group, "member", name)
+			continue
+		}
+		if seen[u] || u == c.Caller {
+			continue
+		}
+		seen[u] = true
+		bs := m.loc.Lookup(u)
+		if sips {
+			bs = secureTargets(bs)
+		}
+		if len(bs) == 0 {
+			c.Log.Info("group member skipped: not registered", "group", group, "member", u)
+			continue
+		}
+		targets = append(targets, bs...)
+		names = append(names, u)
+	}
+	return targets, names
 }
 
 // groupOutcome is how a call to a group ended up.

@@ -45,7 +45,8 @@ type Connect func(ctx context.Context, number string) Outcome
 // Result is how a menu call ended, for the log.
 type Result struct {
 	// Outcome: "connected" (an option or a dialed number), "default",
-	// "hangup" (retries used up, no default), "caller_gone".
+	// "hangup" (retries used up, no default), "caller_gone" (also while
+	// a destination rang).
 	Outcome     string
 	Destination string // the last destination tried
 	Status      int    // its status
@@ -100,6 +101,9 @@ func (r *Runner) Run(ctx context.Context, m *Menu, media Media, connect Connect,
 			res.Status = out.Status
 			if out.Done {
 				res.Outcome = "connected"
+				if out.Status == 487 {
+					res.Outcome = "caller_gone" // hung up while it rang
+				}
 				return res
 			}
 			r.say(ctx, media, reasonPrompt(out.Status))

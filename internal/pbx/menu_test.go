@@ -109,6 +109,9 @@ func TestMenu(t *testing.T) {
 			want: Result{Outcome: "hangup", Attempts: 3}, said: []string{"invalid", "goodbye"}},
 		{name: "without extension dialing a number is its first key", keys: "1001#",
 			want: Result{Outcome: "connected", Destination: "alice", Status: 200, Attempts: 1}, connected: []string{"alice"}},
+		{name: "the caller hangs up while the destination rings", keys: "1",
+			reach: map[string]Outcome{"alice": {Done: true, Status: 487}},
+			want:  Result{Outcome: "caller_gone", Destination: "alice", Status: 487, Attempts: 1}, connected: []string{"alice"}},
 		{name: "the caller hangs up", keys: "x",
 			want: Result{Outcome: "caller_gone", Attempts: 1}},
 	} {
