@@ -98,6 +98,36 @@ func checkNewNumber(ctx context.Context, st *storeHandle, number string) error {
 	return nil
 }
 
+// pbxNumberFree refuses a new user whose name or extension is a ring
+// group's or an IVR menu's number (the group or menu would take its
+// calls).
+func pbxNumberFree(ctx context.Context, st store.PBX, logins ...string) error {
+	groups, err := st.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	menus, err := st.ListMenus(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range logins {
+		if l == "" {
+			continue
+		}
+		for _, g := range groups {
+			if g.Number == l {
+				return fmt.Errorf("%s is ring group %s's number: %w", l, l, store.ErrExists)
+			}
+		}
+		for _, m := range menus {
+			if m.Number == l {
+				return fmt.Errorf("%s is IVR menu %s's number: %w", l, l, store.ErrExists)
+			}
+		}
+	}
+	return nil
+}
+
 // checkDestination refuses a destination number that is none of ours
 // (self is the number being added, which may name itself).
 func checkDestination(ctx context.Context, st *storeHandle, flagName, number, self string) error {

@@ -68,6 +68,8 @@ func TestGroupAndIVRCommands(t *testing.T) {
 		{[]string{"did", "add", "+442071230001", "--to", "600"}, 0, "added DID +442071230001 -> 600"},
 		{[]string{"did", "add", "+442071230002", "--to", "700"}, 0, "added DID +442071230002 -> 700"},
 		{[]string{"did", "add", "+442071230003", "--to", "888"}, 1, "--to 888: no such"},
+		{[]string{"user", "add", "carol", "--password", "carol-secret-3", "--ext", "600"}, 1, "600 is ring group 600's number"},
+		{[]string{"user", "add", "700", "--password", "carol-secret-3"}, 1, "700 is IVR menu 700's number"},
 		{[]string{"group", "del", "604"}, 0, "deleted ring group 604"},
 		{[]string{"ivr", "del", "701"}, 0, "deleted IVR menu 701"},
 		{[]string{"ivr", "del", "701"}, 1, "not found"},

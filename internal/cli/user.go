@@ -130,6 +130,9 @@ func (e *env) user(args []string) int {
 			err = setPolicy(&u.Policy)
 		}
 		if err == nil {
+			err = pbxNumberFree(e.ctx, st, u.Name, u.Ext)
+		}
+		if err == nil {
 			err = st.AddUser(e.ctx, u)
 		}
 		if err != nil {
