@@ -410,3 +410,26 @@ func TestIVRMenuBaresipAudio(t *testing.T) {
 		}
 	})
 }
+
+// TestIVRMenuNested: menu 700's option 9 is menu 701, which runs on the
+// same call: the caller keys 9 and 2 quickly (type-ahead), so 701 takes
+// the 2 at once and rings bob (its option 2).
+func TestIVRMenuNested(t *testing.T) {
+	srv := pbxServer(t)
+	cli(t, srv, "ivr", "add", "701", "--prompt", promptWAV(t), "--option", "2=bob")
+	cli(t, srv, "ivr", "add", "700", "--prompt", promptWAV(t), "--option", "2=carol", "--option", "9=701")
+	time.Sleep(1500 * time.Millisecond)
+	waitBob := echoes(t, srv, "bob", mpBob)
+	r := callGroup(t, srv, ivrScenario(t, "uac_ivr.xml", "92", 3*time.Second, 2*time.Second), "700")
+	mustExit0(t, "caller", r, "answered by the menu, connected, then its own BYE")
+	mustExit0(t, "bob", waitBob(), "rung by the inner menu, answered")
+	for _, want := range [][]string{{`IVR menu: connecting`, `menu=700`, `key=9`, `destination=701`},
+		{`IVR menu: connecting`, `menu=701`, `key=2`, `destination=bob`},
+		{`IVR menu call`, `menu=701`, `outcome=connected`, `destination=bob`, `status=200`},
+		{`IVR menu call`, `menu=700`, `outcome=connected`, `destination=701`}} {
+		if _, err := srv.WaitLog(5*time.Second, want...); err != nil {
+			t.Error(err)
+		}
+	}
+	checkRelayed(t, srv)
+}
