@@ -14,7 +14,8 @@ type appResolver func(dialed string) (call.App, bool)
 // applications gathers the media applications (calling cards, and the
 // PBX's: conferences, voicemail, IVR menus) into the one lookup the call
 // manager asks for every number that is not a user; the first that
-// claims a number answers it. nil when there are none.
+// claims a number answers it. The rooms and IVR menus change while the
+// server runs, so there is always a lookup.
 func (s *Server) applications(ctx context.Context, cfg config.Config) (func(dialed string) (call.App, bool), error) {
 	var all []appResolver
 	cards, err := s.cardService(cfg)
