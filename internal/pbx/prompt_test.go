@@ -114,3 +114,24 @@ func TestDirectory(t *testing.T) {
 		t.Error("a deleted group is still there after the version moved")
 	}
 }
+
+// FuzzConvertPrompt: any file given to kaopu ivr add --prompt is refused
+// or becomes a prompt the directory reads back, as long as it says.
+func FuzzConvertPrompt(f *testing.F) {
+	f.Add(stereoWAV(16000, 440, 50*time.Millisecond))
+	f.Add(stereoWAV(8000, 1000, 20*time.Millisecond))
+	f.Add(wav.Header(8000, 0))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, d, err := ConvertPrompt(in)
+		if err != nil {
+			return
+		}
+		pcm, err := decodePrompt(out)
+		if err != nil {
+			t.Fatalf("converted prompt unreadable: %v", err)
+		}
+		if got := ivr.Audio(pcm).Duration(); got != d {
+			t.Fatalf("prompt plays %v, ConvertPrompt said %v", got, d)
+		}
+	})
+}
