@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -72,18 +71,13 @@ func (e *env) conf(args []string) int {
 	case "add":
 		number := pos[0]
 		// The number must not already mean something else: a user or an
-		// extension, or the calling-card service.
-		if slices.Contains(st.apps, number) {
-			return e.fail(cmd, fmt.Errorf("%s is a calling-card access number (cards.access)", number))
-		}
-		users, err := st.ListUsers(e.ctx)
+		// extension, a group, a menu, another room or an application.
+		kind, err := destination(e.ctx, st, number)
 		if err != nil {
 			return e.fail(cmd, err)
 		}
-		for _, u := range users {
-			if u.Name == number || u.Ext == number {
-				return e.fail(cmd, fmt.Errorf("%s is user %s's name or extension", number, u.Name))
-			}
+		if kind != "" {
+			return e.fail(cmd, fmt.Errorf("%s is already a %s's number: %w", number, kind, store.ErrExists))
 		}
 		r := store.Conference{Number: number, Name: *name, PIN: *pin, Max: *maxN, Created: time.Now()}
 		if err := st.AddConference(e.ctx, r); err != nil {

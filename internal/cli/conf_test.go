@@ -20,7 +20,7 @@ func TestConf(t *testing.T) {
 		{[]string{"conf", "add", "7000", "--pin", "4321", "--max", "5", "--name", "team"}, 0, "added conference room 7000"},
 		{[]string{"conf", "add", "7001"}, 0, "added conference room 7001"},
 		{[]string{"conf", "add", "7000"}, 1, "already exists"},
-		{[]string{"conf", "add", "1001"}, 1, "user alice's name or extension"},
+		{[]string{"conf", "add", "1001"}, 1, "1001 is already a user's number"},
 		{[]string{"conf", "add", "70a"}, 2, "1-20 digits"},
 		{[]string{"conf", "add", "7002", "--pin", "12#"}, 2, "--pin"},
 		{[]string{"conf", "add", "7002", "--max", "-1"}, 2, "--max -1"},

@@ -98,31 +98,45 @@ func checkNewNumber(ctx context.Context, st *storeHandle, number string) error {
 	return nil
 }
 
-// pbxNumberFree refuses a new user whose name or extension is a ring
-// group's or an IVR menu's number (the group or menu would take its
-// calls).
-func pbxNumberFree(ctx context.Context, st store.PBX, logins ...string) error {
+// numbersInUse maps the numbers of ours that are not users to what they
+// are: "application" (cards.access), "conference room", "group" or
+// "menu".
+func numbersInUse(ctx context.Context, st store.Store, apps []string) (map[string]string, error) {
+	in := map[string]string{}
+	for _, n := range apps {
+		in[n] = "application"
+	}
+	rooms, err := st.ListConferences(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rooms {
+		in[r.Number] = "conference room"
+	}
 	groups, err := st.ListGroups(ctx)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	for _, g := range groups {
+		in[g.Number] = "group"
 	}
 	menus, err := st.ListMenus(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	for _, m := range menus {
+		in[m.Number] = "menu"
+	}
+	return in, nil
+}
+
+// numberFree refuses a user's name or extension that is already the
+// number of something else of ours (that would take its calls); in is
+// numbersInUse's map.
+func numberFree(in map[string]string, logins ...string) error {
 	for _, l := range logins {
-		if l == "" {
-			continue
-		}
-		for _, g := range groups {
-			if g.Number == l {
-				return fmt.Errorf("%s is ring group %s's number: %w", l, l, store.ErrExists)
-			}
-		}
-		for _, m := range menus {
-			if m.Number == l {
-				return fmt.Errorf("%s is IVR menu %s's number: %w", l, l, store.ErrExists)
-			}
+		if kind := in[l]; l != "" && kind != "" {
+			return fmt.Errorf("%s is already a %s's number: %w", l, kind, store.ErrExists)
 		}
 	}
 	return nil

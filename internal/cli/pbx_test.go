@@ -42,6 +42,8 @@ func TestGroupAndIVRCommands(t *testing.T) {
 	prompt := toneWAV(t)
 	bad := filepath.Join(t.TempDir(), "bad.wav")
 	os.WriteFile(bad, []byte("not a wav"), 0o600)
+	importCSV := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(importCSV, []byte("erin,erin-secret-55,801\nfrank,frank-secret-66,7000\n"), 0o600)
 	steps := []struct {
 		args []string
 		code int
@@ -71,8 +73,12 @@ func TestGroupAndIVRCommands(t *testing.T) {
 		{[]string{"did", "add", "+442071230001", "--to", "600"}, 0, "added DID +442071230001 -> 600"},
 		{[]string{"did", "add", "+442071230002", "--to", "700"}, 0, "added DID +442071230002 -> 700"},
 		{[]string{"did", "add", "+442071230003", "--to", "888"}, 1, "--to 888: no such"},
-		{[]string{"user", "add", "carol", "--password", "carol-secret-3", "--ext", "600"}, 1, "600 is ring group 600's number"},
-		{[]string{"user", "add", "700", "--password", "carol-secret-3"}, 1, "700 is IVR menu 700's number"},
+		{[]string{"user", "add", "carol", "--password", "carol-secret-3", "--ext", "600"}, 1, "600 is already a group's number"},
+		{[]string{"user", "add", "700", "--password", "carol-secret-3"}, 1, "700 is already a menu's number"},
+		{[]string{"user", "add", "dave", "--password", "dave-secret-44", "--ext", "7000"}, 1, "7000 is already a conference room's number"},
+		{[]string{"user", "import", importCSV}, 1, "line 2: 7000 is already a conference room's number"},
+		{[]string{"conf", "add", "600"}, 1, "600 is already a group's number"},
+		{[]string{"conf", "add", "102"}, 1, "102 is already a user's number"},
 		{[]string{"group", "del", "604"}, 0, "deleted ring group 604"},
 		{[]string{"ivr", "del", "701"}, 0, "deleted IVR menu 701"},
 		{[]string{"ivr", "del", "701"}, 1, "not found"},

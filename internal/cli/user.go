@@ -129,8 +129,12 @@ func (e *env) user(args []string) int {
 		if err == nil {
 			err = setPolicy(&u.Policy)
 		}
+		var inUse map[string]string
 		if err == nil {
-			err = pbxNumberFree(e.ctx, st, u.Name, u.Ext)
+			inUse, err = numbersInUse(e.ctx, st, cfg.Cards.Access)
+		}
+		if err == nil {
+			err = numberFree(inUse, u.Name, u.Ext)
 		}
 		if err == nil {
 			err = st.AddUser(e.ctx, u)
@@ -207,7 +211,7 @@ func (e *env) user(args []string) int {
 		}
 		tw.Flush()
 	case "import":
-		n, err := e.importUsers(st, pos[0], realm, now)
+		n, err := e.importUsers(st, cfg.Cards.Access, pos[0], realm, now)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "kaopu user import: %v\n", err)
 			return exitFail
@@ -257,7 +261,11 @@ func extNote(ext string) string {
 }
 
 // importUsers reads name,password[,ext] lines and adds them in one transaction.
-func (e *env) importUsers(st store.Users, path, realm string, now time.Time) (int, error) {
+func (e *env) importUsers(st store.Store, apps []string, path, realm string, now time.Time) (int, error) {
+	inUse, err := numbersInUse(e.ctx, st, apps)
+	if err != nil {
+		return 0, err
+	}
 	var r io.Reader = e.stdin
 	if path != "-" {
 		f, err := os.Open(path)
@@ -289,6 +297,9 @@ func (e *env) importUsers(st store.Users, path, realm string, now time.Time) (in
 			ext = strings.TrimSpace(rec[2])
 		}
 		u, err := account.NewUser(strings.TrimSpace(rec[0]), ext, realm, rec[1], now)
+		if err == nil {
+			err = numberFree(inUse, u.Name, u.Ext)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("line %d: %v", line, oneLine(err.Error()))
 		}
