@@ -46,6 +46,9 @@ type AppCall struct {
 	Source   netip.Addr // where the INVITE came from; zero for a carrier's call (a DID)
 	Endpoint *ivr.Endpoint
 	Log      *slog.Logger
+	// Record is the call's detail record (nil: none kept): an application
+	// that charges the call rates it, and names it in its ledger rows.
+	Record *cdr.Call
 }
 
 // app returns the media application of a number of ours, if any.
@@ -136,7 +139,7 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		app.Serve(ctx, AppCall{ID: callID, Caller: caller, Dialed: dialed, Source: src, Endpoint: ep, Log: log})
+		app.Serve(ctx, AppCall{ID: callID, Caller: caller, Dialed: dialed, Source: src, Endpoint: ep, Log: log, Record: rec})
 		ep.Close()
 		if !c.ended.Load() {
 			bye(c.in)

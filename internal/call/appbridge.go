@@ -102,6 +102,7 @@ func (m *Manager) BridgeApp(ctx context.Context, req AppBridgeRequest) (AppBridg
 		}
 		tried++
 		c.Log.Info("application call through trunk", "trunk", t.Trunk, "route", t.Route, "number", t.Number)
+		c.cdr.Trunk(t.Trunk, cdrNumber(t))
 		r := m.fork(c, []store.Binding{t.Binding}, legSpec{
 			build: func(store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, proto, t) },
 			user:  t.Username, password: t.Password, setup: trunkSetupTimeout,
@@ -153,6 +154,7 @@ func (m *Manager) appCall(ep *ivr.Endpoint) *Call {
 func (m *Manager) bridgeAnswered(ctx context.Context, c *Call, req AppBridgeRequest, winner *sipgo.DialogClientSession,
 	pairB **media.PortPair, offerPTs []sdpx.PT) (AppBridgeResult, error) {
 	answered := time.Now()
+	c.cdr.TrunkAnswered()
 	if err := ackCallee(winner, nil); err != nil {
 		c.Log.Warn("ack to carrier failed", "error", err)
 	}

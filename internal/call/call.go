@@ -838,6 +838,9 @@ func (m *Manager) connect(c *Call, winner *sipgo.DialogClientSession) bool {
 	}
 	c.Answered = time.Now()
 	m.armSession(c, sessionInterval)
+	if c.Trunk != "" && !c.Inbound {
+		c.cdr.TrunkAnswered()
+	}
 	c.cdr.Answered(codec)
 	m.mu.Lock()
 	m.byCallee[winner.ID] = c

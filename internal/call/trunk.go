@@ -66,6 +66,15 @@ type TrunkTarget struct {
 // Trying) before the next trunk is tried.
 const trunkSetupTimeout = 4 * time.Second
 
+// cdrNumber is the number a call record names for the outbound leg
+// through t: E.164, or a short code as the trunk gets it.
+func cdrNumber(t TrunkTarget) string {
+	if t.E164 != "" {
+		return t.E164
+	}
+	return t.Number
+}
+
 // failover reports whether a trunk's final answer means "try the next
 // trunk": a server failure (5xx) or a timeout (408); 0 is no answer at all.
 func failover(code int) bool {
@@ -305,6 +314,7 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 		}
 		tried++
 		c.Trunk, c.E164 = t.Trunk, t.E164
+		c.cdr.Trunk(t.Trunk, cdrNumber(t))
 		c.Log.Info("calling through trunk", "trunk", t.Trunk, "route", t.Route, "number", t.Number, "emergency", emergency)
 		r := m.fork(c, []store.Binding{t.Binding}, legSpec{
 			build: func(store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, req, t) },

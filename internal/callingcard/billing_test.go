@@ -50,14 +50,15 @@ func TestAccountBilling(t *testing.T) {
 		t.Fatalf("second call: %v", err)
 	}
 	// 61.2 s: 62 billed seconds, two minutes at 60/60.
-	if cost, err := r.End(ctx, 61200*time.Millisecond); err != nil || cost != money.MustParse("0.20") {
-		t.Fatalf("end: %s %v", cost, err)
+	if rt, err := r.End(ctx, 61200*time.Millisecond, 42); err != nil || rt.Cost != money.MustParse("0.20") || rt.Billed != 120 ||
+		rt.Account != card.Account || rt.Rate != money.MustParse("0.10") {
+		t.Fatalf("end: %+v %v", rt, err)
 	}
 	if c, _ := st.GetCard(ctx, gen[0].Number); c.Balance != money.MustParse("0.80") {
 		t.Fatalf("balance after the call: %s", c.Balance)
 	}
 	led, _ := st.ListLedger(ctx, card.Account, 1)
-	if len(led) != 1 || led[0].CallID != "call-1" || led[0].Amount != money.MustParse("-0.20") {
+	if len(led) != 1 || led[0].CallID != "call-1" || led[0].Amount != money.MustParse("-0.20") || led[0].CDRID != 42 {
 		t.Fatalf("ledger %+v", led)
 	}
 	if _, err := ab.Reserve(ctx, card, "+3312345", "call-3"); !errors.Is(err, ErrNoRate) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaopu/kaopu/internal/ivr"
 	"github.com/kaopu/kaopu/internal/money"
+	"github.com/kaopu/kaopu/internal/store"
 )
 
 // Errors the interfaces return.
@@ -62,9 +63,18 @@ type Biller interface {
 type Reservation interface {
 	// Max is how long the call may last from answer.
 	Max() time.Duration
-	// End charges talk (0: nothing) and releases the rest; it returns
-	// the cost.
-	End(ctx context.Context, talk time.Duration) (money.Amount, error)
+	// End charges talk (0: nothing) and releases the rest; the debit
+	// names the call's record cdrID (0: none). It returns the rating
+	// (what was billed and cost) for the record.
+	End(ctx context.Context, talk time.Duration, cdrID int64) (store.CDRRating, error)
+}
+
+// Record is the call's detail record, which the call layer keeps
+// (*cdr.Call): the charge's rating goes into it, and the card's ledger
+// debit names it by ID.
+type Record interface {
+	ID() int64
+	Rate(store.CDRRating)
 }
 
 // BridgeRequest asks the call layer to connect the caller to a destination.
@@ -185,6 +195,8 @@ type Call struct {
 	// Endpoint is the caller's media endpoint handed to the Bridger; nil
 	// in tests that drive Media alone.
 	Endpoint *ivr.Endpoint
+	// Record is the call's detail record; nil: none kept.
+	Record Record
 }
 
 // Outcomes of a call to the service.
@@ -316,8 +328,15 @@ func (s *session) run(ctx context.Context) (Result, error) {
 	// or nothing is and the money held is released.
 	var talk time.Duration
 	defer func() {
-		cost, err := resv.End(context.WithoutCancel(ctx), talk)
-		s.res.Cost = cost
+		var cdrID int64
+		if s.c.Record != nil {
+			cdrID = s.c.Record.ID()
+		}
+		r, err := resv.End(context.WithoutCancel(ctx), talk, cdrID)
+		s.res.Cost = r.Cost
+		if s.c.Record != nil && err == nil {
+			s.c.Record.Rate(r) // as a rated trunk call's, answered or not
+		}
 		if err != nil {
 			s.log.Error("calling card: charging failed", "card", card.Number, "talk", talk.String(), "error", err)
 		}

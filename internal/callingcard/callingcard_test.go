@@ -14,6 +14,7 @@ import (
 	"github.com/kaopu/kaopu/internal/ivr"
 	"github.com/kaopu/kaopu/internal/media/wav"
 	"github.com/kaopu/kaopu/internal/money"
+	"github.com/kaopu/kaopu/internal/store"
 )
 
 // testPrompts is a library in which every prompt is one sample whose value
@@ -120,6 +121,7 @@ type fakeResv struct {
 	card, dest string
 	max        time.Duration
 	ends       []time.Duration
+	cdrIDs     []int64
 }
 
 func (f *fakeBilling) Reserve(_ context.Context, c Card, e164, _ string) (Reservation, error) {
@@ -139,10 +141,21 @@ func (f *fakeBilling) Reserve(_ context.Context, c Card, e164, _ string) (Reserv
 
 func (r *fakeResv) Max() time.Duration { return r.max }
 
-func (r *fakeResv) End(_ context.Context, talk time.Duration) (money.Amount, error) {
+func (r *fakeResv) End(_ context.Context, talk time.Duration, cdrID int64) (store.CDRRating, error) {
 	r.ends = append(r.ends, talk)
-	return money.Amount(int64(talk.Seconds()) * 250_000 / 60), nil
+	r.cdrIDs = append(r.cdrIDs, cdrID)
+	return store.CDRRating{Account: "card-" + r.card, Billed: int(talk.Seconds()),
+		Cost: money.Amount(int64(talk.Seconds()) * 250_000 / 60)}, nil
 }
+
+// fakeRecord is the call layer's record of a call.
+type fakeRecord struct {
+	id    int64
+	rated []store.CDRRating
+}
+
+func (f *fakeRecord) ID() int64              { return f.id }
+func (f *fakeRecord) Rate(r store.CDRRating) { f.rated = append(f.rated, r) }
 
 type bridgeRec struct {
 	res  BridgeResult
@@ -285,7 +298,8 @@ func TestServe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := app.Serve(ctx, Call{ID: "call-1", Source: src, Media: m})
+			rec := &fakeRecord{id: 77}
+			got := app.Serve(ctx, Call{ID: "call-1", Source: src, Media: m, Record: rec})
 			if got != c.want {
 				t.Errorf("result\n got %+v\nwant %+v", got, c.want)
 			}
@@ -306,6 +320,17 @@ func TestServe(t *testing.T) {
 					t.Errorf("reservation on card %s", r.card)
 				}
 				resv = append(resv, fmt.Sprintf("%s:%v", r.dest, r.ends))
+				// The debit names the call's record, whose rating is
+				// the charge's.
+				if len(r.cdrIDs) != 1 || r.cdrIDs[0] != 77 {
+					t.Errorf("reservation ended with records %v, want [77]", r.cdrIDs)
+				}
+				if len(rec.rated) != 1 || rec.rated[0].Cost != got.Cost || rec.rated[0].Account != "card-"+r.card {
+					t.Errorf("record rated %+v, want once with cost %s", rec.rated, got.Cost)
+				}
+			}
+			if len(fb.resv) == 0 && len(rec.rated) != 0 {
+				t.Errorf("record rated %+v without a reservation", rec.rated)
 			}
 			if g := strings.Join(resv, " "); g != c.reserved {
 				t.Errorf("reservations %q, want %q", g, c.reserved)

@@ -120,9 +120,10 @@ type accountReservation struct{ r *billing.Reservation }
 
 func (r accountReservation) Max() time.Duration { return r.r.Max }
 
-// End bills the talk in whole seconds, a started second counted.
-func (r accountReservation) End(ctx context.Context, talk time.Duration) (money.Amount, error) {
+// End bills the talk in whole seconds, a started second counted; the
+// ledger row names the call's record cdrID.
+func (r accountReservation) End(ctx context.Context, talk time.Duration, cdrID int64) (store.CDRRating, error) {
 	billsec := int((talk + time.Second - 1) / time.Second)
-	ch, err := r.r.End(ctx, billsec, 0)
-	return ch.Cost, err
+	ch, err := r.r.End(ctx, billsec, cdrID)
+	return ch.Rating, err
 }

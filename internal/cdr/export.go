@@ -26,14 +26,17 @@ func CSVHeader() []string {
 		"caller_packets_in", "caller_packets_out", "caller_lost", "caller_jitter_ms",
 		"callee_packets_in", "callee_packets_out", "callee_lost", "callee_jitter_ms",
 		"account", "destination", "rate", "billed", "cost", "currency",
+		"trunk", "number", "trunk_answer",
 	}
 }
 
 // WriteCSV writes records as CSV with a CSVHeader row. The rating columns
 // (account to currency) are empty on calls that were not rated; rate and
-// cost are exact decimals in the currency. Times absent from a
-// record are empty cells. Text cells that a spreadsheet would run as a
-// formula (caller IDs come from the network) get a leading apostrophe;
+// cost are exact decimals in the currency. trunk, number and
+// trunk_answer describe the outbound leg through a trunk (empty when
+// there was none). Times absent from a record are empty cells. Text cells
+// that a spreadsheet would run as a formula (caller IDs come from the
+// network) get a leading apostrophe;
 // E.164 numbers such as +8613800000000 are left as they are.
 func WriteCSV(w io.Writer, recs []store.CDR) error {
 	cw := csv.NewWriter(w)
@@ -64,6 +67,7 @@ func WriteCSV(w io.Writer, recs []store.CDR) error {
 			row = append(row, cell(r.Account), cell(r.Destination), r.Rate.String(), strconv.Itoa(r.Billed),
 				r.Cost.String(), cell(r.Currency))
 		}
+		row = append(row, cell(c.Trunk), cell(c.Number), formatTime(c.TrunkAnswer))
 		if err := cw.Write(row); err != nil {
 			return err
 		}
@@ -132,6 +136,10 @@ type Record struct {
 	Billed      *int    `json:"billed"`
 	Cost        *string `json:"cost"`
 	Currency    *string `json:"currency"`
+	// The outbound leg through a trunk: "" and null when there was none.
+	Trunk       string  `json:"trunk"`
+	Number      string  `json:"number"`
+	TrunkAnswer *string `json:"trunk_answer"`
 }
 
 // Leg is the JSON form of store.LegStats.
@@ -153,6 +161,7 @@ func ToRecord(c store.CDR) Record {
 		Start: formatTime(c.Start), Answer: optTime(c.Answer), End: optTime(c.End),
 		Duration: c.Duration, Billsec: c.Billsec, Disposition: c.Disposition, Cause: c.Cause,
 		Codec: c.Codec, Flags: c.Flags, Active: c.Active, Legs: make([]Leg, len(c.Legs)),
+		Trunk: c.Trunk, Number: c.Number, TrunkAnswer: optTime(c.TrunkAnswer),
 	}
 	for i, l := range c.Legs {
 		r.Legs[i] = Leg(l)

@@ -195,6 +195,34 @@ func (c *Call) SetCallee(callee string) {
 	c.mu.Unlock()
 }
 
+// Trunk records the outbound leg of the call: the trunk it goes out
+// through and the number called there (E.164, or a short code). A call
+// that tries several trunks records each in turn: the last one counts.
+// It reaches the store with End.
+func (c *Call) Trunk(trunk, number string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ended {
+		c.rec.Trunk, c.rec.Number = trunk, number
+	}
+}
+
+// TrunkAnswered records that the carrier answered the outbound leg now.
+// Only the first answer counts; it reaches the store with End.
+func (c *Call) TrunkAnswered() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ended && c.rec.TrunkAnswer.IsZero() {
+		c.rec.TrunkAnswer = c.r.now()
+	}
+}
+
 // End closes the record now and returns it. disposition is one of the
 // store.Disposition constants (see DispositionFor); "" derives it from
 // cause and whether the call was answered. cause is the final SIP status.

@@ -506,3 +506,37 @@ func (fw faultyWriter) RateCDR(ctx context.Context, id int64, r store.CDRRating)
 	}
 	return fw.w.RateCDR(ctx, id, r)
 }
+
+// TestRecorderTrunkLeg: the outbound leg of a calling-card call — the
+// caller answered by the service, the carrier a while later — reaches the
+// store with End: the last trunk tried, the number and the carrier's
+// answer; a trunk recorded after End is not.
+func TestRecorderTrunkLeg(t *testing.T) {
+	st, _ := openStore(t)
+	clk := &clock{t: t0}
+	r, _ := newRecorder(st, clk)
+	c := r.Start(context.Background(), cdr.CallInfo{CallID: "card@x", Caller: "alice", Callee: "8800", Dialed: "8800"})
+	clk.Advance(time.Second)
+	c.Answered("PCMU") // the service answers
+	clk.Advance(20 * time.Second)
+	c.Trunk("first", "+4930123456")
+	c.Trunk("carrier", "+4930123456") // the first failed over
+	clk.Advance(3 * time.Second)
+	c.TrunkAnswered()
+	clk.Advance(time.Second)
+	c.TrunkAnswered() // only the first counts
+	clk.Advance(6 * time.Second)
+	c.End("", 200, nil)
+	c.Trunk("late", "+1")
+	got := list(t, st, store.CDRFilter{})
+	if len(got) != 1 {
+		t.Fatalf("%d records", len(got))
+	}
+	g := got[0]
+	if g.Trunk != "carrier" || g.Number != "+4930123456" || !g.TrunkAnswer.Equal(at(24)) || !g.Answer.Equal(at(1)) || g.Billsec != 30 {
+		t.Fatalf("record: trunk %q number %q trunk answer %v answer %v billsec %d", g.Trunk, g.Number, g.TrunkAnswer, g.Answer, g.Billsec)
+	}
+	if rec := c.Record(); rec.Trunk != "carrier" {
+		t.Fatalf("a trunk recorded after End changed the record: %q", rec.Trunk)
+	}
+}

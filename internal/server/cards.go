@@ -59,8 +59,12 @@ func (s *Server) cardService(all config.Config) (func(dialed string) (call.App, 
 type cardApp struct{ app *callingcard.App }
 
 func (a cardApp) Serve(ctx context.Context, c call.AppCall) {
-	a.app.Serve(ctx, callingcard.Call{ID: c.ID, Source: c.Source, Media: c.Endpoint, Endpoint: c.Endpoint,
-		Log: c.Log.With("app", "callingcard")})
+	call := callingcard.Call{ID: c.ID, Source: c.Source, Media: c.Endpoint, Endpoint: c.Endpoint,
+		Log: c.Log.With("app", "callingcard")}
+	if c.Record != nil { // no typed nil in the interface
+		call.Record = c.Record
+	}
+	a.app.Serve(ctx, call)
 }
 
 // cardBridge places a card call's outbound leg with the call layer

@@ -40,6 +40,15 @@ type CDR struct {
 	Legs        []LegStats
 	Active      bool // the call has not ended (yet)
 	Rating      CDRRating
+
+	// The outbound leg through a trunk, on outbound trunk calls and on
+	// calling-card calls (whose Answer is the service's): Trunk is the
+	// trunk that carried it (the last one tried when none answered),
+	// Number the number called (E.164, or a short code as dialed), and
+	// TrunkAnswer when the carrier answered (zero: it did not).
+	Trunk       string
+	Number      string
+	TrunkAnswer time.Time
 }
 
 // CDRRating is what a rated call cost: set on calls billed to an account

@@ -70,15 +70,16 @@ func fromMillis(ms sql.NullInt64) time.Time {
 const (
 	insertCDR = `INSERT INTO cdrs (call_id, caller, callee, dialed, start_ms, answer_ms, end_ms,
 		duration, billsec, disposition, cause, codec, flags, legs, active,
-		account, destination, rate, billed, cost, currency)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`
+		account, destination, rate, billed, cost, currency, trunk, number, trunk_answer_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	answerCDR = `UPDATE cdrs SET answer_ms = ?, codec = ? WHERE id = ?`
 	endCDR    = `UPDATE cdrs SET end_ms = ?, duration = ?, billsec = ?, disposition = ?,
 		cause = ?, legs = ?, active = 0,
 		answer_ms = COALESCE(?, answer_ms),
 		codec = CASE WHEN ? = '' THEN codec ELSE ? END,
 		flags = CASE WHEN ? = '' THEN flags ELSE ? END,
-		callee = CASE WHEN ? = '' THEN callee ELSE ? END
+		callee = CASE WHEN ? = '' THEN callee ELSE ? END,
+		trunk = ?, number = ?, trunk_answer_ms = ?
 		WHERE id = ?`
 	rateCDR = `UPDATE cdrs SET account = ?, destination = ?, rate = ?, billed = ?, cost = ?, currency = ? WHERE id = ?`
 )
@@ -189,7 +190,8 @@ func (w *cdrWriter) StartCDR(ctx context.Context, c store.CDR) (int64, error) {
 	}
 	res, err := w.exec(ctx, insertCDR, c.CallID, c.Caller, c.Callee, c.Dialed, c.Start.UnixMilli(),
 		millis(c.Answer), millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, c.Codec, c.Flags, legs,
-		c.Rating.Account, c.Rating.Destination, c.Rating.Rate, c.Rating.Billed, c.Rating.Cost, c.Rating.Currency)
+		c.Rating.Account, c.Rating.Destination, c.Rating.Rate, c.Rating.Billed, c.Rating.Cost, c.Rating.Currency,
+		c.Trunk, c.Number, millis(c.TrunkAnswer))
 	if err != nil {
 		return 0, fmt.Errorf("cdr %s: %w", c.CallID, err)
 	}
@@ -211,7 +213,7 @@ func (w *cdrWriter) EndCDR(ctx context.Context, id int64, c store.CDR) error {
 		return err
 	}
 	res, err := w.exec(ctx, endCDR, millis(c.End), c.Duration, c.Billsec, c.Disposition, c.Cause, legs,
-		millis(c.Answer), c.Codec, c.Codec, c.Flags, c.Flags, c.Callee, c.Callee, id)
+		millis(c.Answer), c.Codec, c.Codec, c.Flags, c.Flags, c.Callee, c.Callee, c.Trunk, c.Number, millis(c.TrunkAnswer), id)
 	return affected(res, err, id)
 }
 
@@ -261,7 +263,8 @@ func (s *Store) ListCDRs(ctx context.Context, f store.CDRFilter) ([]store.CDR, e
 		args = append(args, f.To.UnixMilli())
 	}
 	q := `SELECT id, call_id, caller, callee, dialed, start_ms, answer_ms, end_ms, duration, billsec,
-		disposition, cause, codec, flags, legs, active, account, destination, rate, billed, cost, currency FROM cdrs`
+		disposition, cause, codec, flags, legs, active, account, destination, rate, billed, cost, currency,
+		trunk, number, trunk_answer_ms FROM cdrs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -281,15 +284,16 @@ func (s *Store) ListCDRs(ctx context.Context, f store.CDRFilter) ([]store.CDR, e
 	for rows.Next() {
 		var c store.CDR
 		var start int64
-		var answer, end sql.NullInt64
+		var answer, end, trunkAnswer sql.NullInt64
 		var legs string
 		if err := rows.Scan(&c.ID, &c.CallID, &c.Caller, &c.Callee, &c.Dialed, &start, &answer, &end,
 			&c.Duration, &c.Billsec, &c.Disposition, &c.Cause, &c.Codec, &c.Flags, &legs, &c.Active,
-			&c.Rating.Account, &c.Rating.Destination, &c.Rating.Rate, &c.Rating.Billed, &c.Rating.Cost, &c.Rating.Currency); err != nil {
+			&c.Rating.Account, &c.Rating.Destination, &c.Rating.Rate, &c.Rating.Billed, &c.Rating.Cost, &c.Rating.Currency,
+			&c.Trunk, &c.Number, &trunkAnswer); err != nil {
 			return nil, fmt.Errorf("list cdrs: %w", err)
 		}
 		c.Start = time.UnixMilli(start).UTC()
-		c.Answer, c.End = fromMillis(answer), fromMillis(end)
+		c.Answer, c.End, c.TrunkAnswer = fromMillis(answer), fromMillis(end), fromMillis(trunkAnswer)
 		if c.Legs, err = decodeLegs(legs); err != nil {
 			return nil, fmt.Errorf("cdr %d: legs: %w", c.ID, err)
 		}
