@@ -11,7 +11,6 @@ import (
 	"github.com/kaopu/kaopu/internal/cdr"
 	"github.com/kaopu/kaopu/internal/ivr"
 	"github.com/kaopu/kaopu/internal/media"
-	"github.com/kaopu/kaopu/internal/sipx"
 )
 
 // App is a media application that answers calls itself instead of
@@ -105,9 +104,15 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 		ep.Close()
 		return fail(500, "Server Internal Error")
 	}
+	callerSide, err := newAppSide(answer, nil)
+	if err != nil { // our own answer: cannot happen
+		ep.Close()
+		return fail(500, "Server Internal Error")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: caller, Callee: dialed, Dialed: dialed, Start: time.Now(), Log: log,
-		in: in, ctx: ctx, cancel: cancel, cdr: rec, release: release, app: ep, appAnswer: answer}
+		in: in, tx: tx, ctx: ctx, cancel: cancel, cdr: rec, release: release, app: ep, appAnswer: answer,
+		appState: &appState{caller: callerSide}}
 	m.mu.Lock()
 	m.byCaller[in.ID] = c
 	m.mu.Unlock()
@@ -136,6 +141,7 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 	}
 	// The 2xx is ACKed: the transaction need not hold on (see OnInvite).
 	tx.Terminate()
+	m.superviseApp(c)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -146,36 +152,5 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 			m.finish(c, 200, "application hung up")
 		}
 	}()
-	return true
-}
-
-// appInDialog answers an in-dialog request on an application call: the
-// application is the far end, so nothing is relayed. A re-INVITE or an
-// UPDATE with an offer (a session refresh, RFC 4028, or hold) gets the
-// endpoint's answer again, unchanged (the same o= version: RFC 3264 §8
-// allows an unchanged answer); anything else gets 200. False when the
-// request is not on an application call.
-func (m *Manager) appInDialog(req *sip.Request, tx sip.ServerTransaction) bool {
-	id, err := sip.DialogIDFromRequestUAS(req)
-	if err != nil {
-		return false
-	}
-	m.mu.Lock()
-	c := m.byCaller[id]
-	m.mu.Unlock()
-	if c == nil || c.app == nil {
-		return false
-	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	if req.IsInvite() || (req.Method == sip.UPDATE && len(req.Body()) > 0) {
-		res.SetBody(c.appAnswer)
-		for _, h := range sdpType(c.appAnswer) {
-			res.AppendHeader(h)
-		}
-		contact := dialogUA(m.in, legSide(req.Transport(), req.Recipient)).ContactHDR
-		res.AppendHeader(&contact)
-	}
-	sipx.Respond(tx, req, res)
-	c.Log.Info("in-dialog request answered by the application's side", "method", req.Method)
 	return true
 }

@@ -8,12 +8,18 @@ package call
 // answers, the application's endpoint hands its port pair to the relay
 // (ivr.Endpoint.Release), which bridges it to the carrier's leg: the caller
 // needs no re-INVITE, its media address stays the same.
+//
+// While the carrier rings, the caller hears its early media when it sends
+// some (a 183 with SDP: the ports are bridged then, before the answer),
+// else a ringback tone from the endpoint once the carrier rings (a 180,
+// or a 183 without SDP).
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -54,6 +60,18 @@ type AppBridgeResult struct {
 // appWarning is how long before the cut the warning tone plays.
 const appWarning = time.Minute
 
+// The ringback tone an application's caller hears while the carrier
+// rings without early media: ITU-T E.180 §2.2 (400-450 Hz, 0.67-1.5 s on,
+// 3-5 s off), as most of Europe plays it.
+const (
+	ringbackHz  = 425
+	ringbackOn  = time.Second
+	ringbackOff = 4 * time.Second
+)
+
+// ringback is one period of the tone.
+var ringback = append(ivr.Tone(ringbackHz, ringbackOn), ivr.Silence(ringbackOff)...)
+
 // BridgeApp places the outbound leg of an application call and, once it
 // is answered, relays the caller's media to it; it returns when the call
 // ends: either side hangs up, Max passes (both sides get a BYE), or ctx
@@ -88,7 +106,14 @@ func (m *Manager) BridgeApp(ctx context.Context, req AppBridgeRequest) (AppBridg
 	if err != nil {
 		return AppBridgeResult{}, err
 	}
+	carrierSide, err := newAppSide(offer, offerPTs)
+	if err != nil {
+		return AppBridgeResult{}, err
+	}
+	c.appState.carrier.Store(carrierSide) // answers the carrier's re-INVITEs once it answered
 	proto := appInviteProto(c.in.InviteRequest, offer)
+	early := &appEarly{m: m, c: c, ep: req.Endpoint, pairB: &pairB, offerPTs: offerPTs, carrier: carrierSide}
+	defer early.stop()
 
 	// The trunks one after the other, as ringTrunks (no billing hook: the
 	// application charges the call itself).
@@ -103,10 +128,12 @@ func (m *Manager) BridgeApp(ctx context.Context, req AppBridgeRequest) (AppBridg
 		tried++
 		c.Log.Info("application call through trunk", "trunk", t.Trunk, "route", t.Route, "number", t.Number)
 		c.cdr.Trunk(t.Trunk, cdrNumber(t))
+		early.listen()
 		r := m.fork(c, []store.Binding{t.Binding}, legSpec{
 			build: func(store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, proto, t) },
-			user:  t.Username, password: t.Password, setup: trunkSetupTimeout,
+			user:  t.Username, password: t.Password, setup: trunkSetupTimeout, early: early.response,
 		})
+		early.quiet()
 		if r.winner != nil {
 			res, err := m.bridgeAnswered(ctx, c, req, r.winner, &pairB, offerPTs)
 			res.Trunk = t.Trunk
@@ -117,6 +144,11 @@ func (m *Manager) BridgeApp(ctx context.Context, req AppBridgeRequest) (AppBridg
 		r.done()
 		release()
 		last = r
+		if early.relay != nil {
+			// The caller's ports went to the early media: no other
+			// trunk can be tried, no prompt played.
+			break
+		}
 		if r.callerGone || r.noAnswer || !r.silent && !failover(r.best) {
 			break
 		}
@@ -127,11 +159,124 @@ func (m *Manager) BridgeApp(ctx context.Context, req AppBridgeRequest) (AppBridg
 		c.Log.Warn("no trunk available for the application call", "number", req.Number)
 		return AppBridgeResult{Status: 503}, nil
 	case last.callerGone || ctx.Err() != nil:
-		return AppBridgeResult{Status: 487}, nil
+		return AppBridgeResult{Status: 487, Released: early.relay != nil}, nil
 	case last.noAnswer || last.best == 0:
-		return AppBridgeResult{Status: 480}, nil
+		return AppBridgeResult{Status: 480, Released: early.relay != nil}, nil
 	}
-	return AppBridgeResult{Status: last.best}, nil
+	return AppBridgeResult{Status: last.best, Released: early.relay != nil}, nil
+}
+
+// appEarly is what the caller of an application call hears while the
+// outbound leg rings: the ringback tone from its endpoint, or the
+// carrier's early media through a relay started before the answer.
+type appEarly struct {
+	m        *Manager
+	c        *Call
+	ep       *ivr.Endpoint
+	pairB    **media.PortPair
+	offerPTs []sdpx.PT
+	carrier  *appSide
+
+	mu      sync.Mutex
+	done    bool          // no responses are taken (between forks, and after)
+	ringing chan struct{} // closed to stop the tone; nil: not ringing
+	rung    sync.WaitGroup
+	relay   *appRelay // early media; then the call's relay
+}
+
+// response handles a provisional response of the outbound leg (fork's
+// legSpec.early): a 180 or a 183 without SDP starts the ringback tone, a
+// 183 with SDP the relay of the carrier's early media.
+func (e *appEarly) response(res *sip.Response) {
+	if res.StatusCode != 180 && res.StatusCode != 183 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done || e.relay != nil {
+		return
+	}
+	if res.StatusCode == 183 && len(res.Body()) > 0 {
+		ans, err := sdpx.Parse(res.Body())
+		var pts []sdpx.PT
+		if err == nil {
+			pts, err = sdpx.Negotiate(ans, e.offerPTs)
+		}
+		if err != nil {
+			e.c.Log.Info("carrier's early media unusable; ringback instead", "error", err)
+		} else {
+			e.stopTone()
+			if e.relay, err = e.m.startAppRelay(e.c, e.ep, e.pairB, e.offerPTs, e.carrier, ans, pts); err != nil {
+				e.c.Log.Warn("early media relay failed", "error", err)
+			} else {
+				e.c.Log.Info("carrier's early media relayed to the caller")
+			}
+			return
+		}
+	}
+	if e.ringing != nil {
+		return
+	}
+	e.ringing = make(chan struct{})
+	ctx, cancel := context.WithCancel(e.c.ctx)
+	stop := e.ringing
+	e.rung.Add(1)
+	go func() {
+		defer e.rung.Done()
+		defer cancel()
+		go func() {
+			select {
+			case <-stop:
+			case <-ctx.Done():
+			}
+			cancel()
+		}()
+		e.c.Log.Debug("ringback tone to the caller")
+		for ctx.Err() == nil {
+			if err := e.ep.Play(ctx, ringback); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// stopTone stops the ringback tone and waits until the endpoint is free;
+// e.mu is held.
+func (e *appEarly) stopTone() {
+	if e.ringing != nil {
+		close(e.ringing)
+		e.ringing = nil
+		e.rung.Wait()
+	}
+}
+
+// listen takes the responses of the next trunk's fork.
+func (e *appEarly) listen() {
+	e.mu.Lock()
+	e.done = false
+	e.mu.Unlock()
+}
+
+// quiet ends the ringing stage of one trunk: the tone stops (a next trunk
+// may ring again) and no response is taken until the next listen.
+func (e *appEarly) quiet() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopTone()
+	e.done = true
+}
+
+// stop ends everything the ringing started; the relay, when it outlived
+// the call's answer, is closed by bridgeAnswered, and here otherwise.
+func (e *appEarly) stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopTone()
+	e.done = true
+	if e.relay != nil {
+		e.relay.close()
+		e.c.appState.relay.Store(nil)
+	}
 }
 
 // appCall finds the live application call whose endpoint is ep.
@@ -160,7 +305,7 @@ func (m *Manager) bridgeAnswered(ctx context.Context, c *Call, req AppBridgeRequ
 	}
 	hangup := func(err error) (AppBridgeResult, error) {
 		bye(winner)
-		return AppBridgeResult{Status: 488}, err
+		return AppBridgeResult{Status: 488, Released: c.appState.relay.Load() != nil}, err
 	}
 	ans, err := sdpx.Parse(winner.InviteResponse.Body())
 	if err != nil {
@@ -181,38 +326,28 @@ func (m *Manager) bridgeAnswered(ctx context.Context, c *Call, req AppBridgeRequ
 	m.byCallee[winner.ID] = c
 	m.mu.Unlock()
 
-	pairA, callerRTP := req.Endpoint.Release()
-	if pairA == nil {
-		m.hangUp(c, "application endpoint closed")
-		return AppBridgeResult{Status: 200}, nil
-	}
 	res := AppBridgeResult{Status: 200, Released: true}
-	legA, err := media.NewLeg(pairA, media.LegConfig{Logger: c.Log.With("leg", "caller"),
-		Remote: media.Remote{RTP: callerRTP, PayloadTypes: toMedia(offerPTs)}})
-	if err != nil {
-		pairA.Close()
-		m.hangUp(c, "relay failed")
-		return res, err
-	}
-	defer legA.Close()
 	carrierRTP, carrierRTCP, _ := ans.Remote()
-	legB, err := media.NewLeg(*pairB, media.LegConfig{Logger: c.Log.With("leg", "carrier"),
-		Remote: media.Remote{RTP: carrierRTP, RTCP: carrierRTCP, PayloadTypes: toMedia(pts)}})
-	if err != nil {
-		m.hangUp(c, "relay failed")
-		return res, err
+	r := c.appState.relay.Load()
+	if r != nil { // bridged for the early media already: now to the answer
+		if err := r.carrier.SetRemote(media.Remote{RTP: carrierRTP, RTCP: carrierRTCP, PayloadTypes: toMedia(pts)}); err != nil {
+			m.hangUp(c, "relay failed")
+			return res, err
+		}
+	} else {
+		var err error
+		r, err = m.startAppRelay(c, req.Endpoint, pairB, offerPTs, c.appState.carrier.Load(), ans, pts)
+		if errors.Is(err, ivr.ErrClosed) {
+			m.hangUp(c, "application endpoint closed")
+			return AppBridgeResult{Status: 200}, nil
+		}
+		if err != nil {
+			m.hangUp(c, "relay failed")
+			return res, err
+		}
+		defer r.close()
 	}
-	*pairB = nil
-	defer legB.Close()
-	br, err := media.NewBridge(legA, legB)
-	if err == nil {
-		err = br.Start(c.ctx)
-	}
-	if err != nil {
-		m.hangUp(c, "relay failed")
-		return res, err
-	}
-	defer br.Close()
+	legA, legB := r.caller, r.carrier
 	c.Log.Info("application call connected", "codec", codecName(pts), "max", req.Max.String())
 
 	var cut <-chan time.Time
@@ -242,6 +377,45 @@ func (m *Manager) bridgeAnswered(ctx context.Context, c *Call, req AppBridgeRequ
 	c.Log.Info("application call media", "caller_packets_in", sa.PacketsIn, "caller_packets_out", sa.PacketsOut,
 		"carrier_packets_in", sb.PacketsIn, "carrier_packets_out", sb.PacketsOut, "talk", res.Talk.Round(time.Millisecond).String())
 	return res, nil
+}
+
+// startAppRelay hands the caller's port pair from the application's
+// endpoint to a relay toward the carrier's SDP ans (its early media or its
+// answer, pts negotiated): *pairB becomes the relay's (nil). The relay is
+// the call's (appState.relay) until close; ivr.ErrClosed when the endpoint
+// has closed (the caller hung up).
+func (m *Manager) startAppRelay(c *Call, ep *ivr.Endpoint, pairB **media.PortPair, offerPTs []sdpx.PT,
+	carrier *appSide, ans *sdpx.Session, pts []sdpx.PT) (*appRelay, error) {
+	pairA, callerRTP := ep.Release()
+	if pairA == nil {
+		return nil, ivr.ErrClosed
+	}
+	legA, err := media.NewLeg(pairA, media.LegConfig{Logger: c.Log.With("leg", "caller"),
+		Remote: media.Remote{RTP: callerRTP, PayloadTypes: toMedia(offerPTs)}})
+	if err != nil {
+		pairA.Close()
+		return nil, err
+	}
+	carrierRTP, carrierRTCP, _ := ans.Remote()
+	legB, err := media.NewLeg(*pairB, media.LegConfig{Logger: c.Log.With("leg", "carrier"),
+		Remote: media.Remote{RTP: carrierRTP, RTCP: carrierRTCP, PayloadTypes: toMedia(pts)}})
+	if err != nil {
+		legA.Close()
+		return nil, err
+	}
+	*pairB = nil
+	r := &appRelay{caller: legA, carrier: legB, since: time.Now()}
+	if r.br, err = media.NewBridge(legA, legB); err == nil {
+		err = r.br.Start(c.ctx)
+	}
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	c.appState.caller.attach(legA)
+	carrier.attach(legB)
+	c.appState.relay.Store(r)
+	return r, nil
 }
 
 // appPTs is what the endpoint answered the caller with: the codec and

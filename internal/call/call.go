@@ -154,10 +154,17 @@ type Call struct {
 	E164    string
 
 	in  *sipgo.DialogServerSession
+	tx  sip.ServerTransaction // the caller's INVITE
 	out *sipgo.DialogClientSession
 	cdr *cdr.Call
-	med *anchor       // nil: SDP passes through untouched
-	app *ivr.Endpoint // a media application answered the call (app.go)
+	// rejected is the final failure status sent to the caller (reject),
+	// 0 before one.
+	rejected atomic.Int32
+	med      *anchor       // nil: SDP passes through untouched
+	app      *ivr.Endpoint // a media application answered the call (app.go)
+	// appState is the application call's SDP on each side and its relay
+	// once bridged (appdialog.go); nil on other calls.
+	appState *appState
 	// appAnswer is the SDP answer the application's endpoint gave.
 	appAnswer []byte
 	direct    bool // a direct call to sip:user@IP:port
@@ -510,7 +517,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
-		Start: time.Now(), in: in, ctx: ctx, cancel: cancel, cdr: rec, med: med, release: release,
+		Start: time.Now(), in: in, tx: tx, ctx: ctx, cancel: cancel, cdr: rec, med: med, release: release,
 		direct: len(targets) == 1 && targets[0].Instance == DirectMark}
 	if fromTrunk {
 		c.Trunk, c.Inbound, c.trunkRelease = trunkIn, true, trunkRelease
@@ -580,6 +587,10 @@ type legSpec struct {
 	// ring, when set, is how long the branches ring instead of the
 	// no-answer timeout (a ring group's ring time).
 	ring time.Duration
+	// early, when set, is told every provisional response (after its
+	// PRACK): an application's outbound leg plays ringback or relays early
+	// media with it (appbridge.go). It runs on the branch's goroutine.
+	early func(res *sip.Response)
 }
 
 // forked is how fork ended: a winner, or why there is none.
@@ -646,6 +657,9 @@ func (m *Manager) fork(c *Call, targets []store.Binding, spec legSpec) forked {
 					if !prackCallee(c, cs, res, &lastRSeq) {
 						return nil // a retransmission
 					}
+				}
+				if spec.early != nil && res.IsProvisional() {
+					spec.early(res)
 				}
 				if res.StatusCode == 180 || res.StatusCode == 183 {
 					relayMu.Lock()
@@ -746,20 +760,37 @@ func (m *Manager) failed(c *Call, r forked) {
 		// The caller cancelled: the transaction layer answered 487.
 		m.finish(c, 487, "Request Terminated")
 	case r.noAnswer:
-		c.in.Respond(480, "No Answer", nil)
-		m.finish(c, 480, "No Answer")
+		m.reject(c, 480, "No Answer")
 	case best == 0:
-		c.in.Respond(480, "Temporarily Unavailable", nil)
-		m.finish(c, 480, "Temporarily Unavailable")
+		m.reject(c, 480, "Temporarily Unavailable")
 	default:
 		if best == 401 || best == 407 {
 			// The far end wants credentials we cannot give for the
 			// caller (another realm): its challenge means nothing here.
 			best, bestReason = 403, "Forbidden"
 		}
-		c.in.Respond(best, bestReason, nil)
-		m.finish(c, best, bestReason)
+		m.reject(c, best, bestReason)
 	}
+}
+
+// reject answers the caller's INVITE with a final failure and finishes
+// the call with the status the caller got: 487 when its CANCEL ended the
+// transaction first (the transaction layer answered it).
+func (m *Manager) reject(c *Call, code int, reason string) {
+	if !c.rejected.CompareAndSwap(0, int32(code)) {
+		m.finish(c, code, reason) // the caller's BYE got its 487 already (earlyBye)
+		return
+	}
+	if err := c.in.Respond(code, reason, nil); err != nil {
+		c.Log.Debug("final answer to the caller failed", "status", code, "error", err)
+	}
+	m.finish(c, code, reason)
+}
+
+// cancelled reports whether the caller's CANCEL ended its INVITE before
+// the call was answered (RFC 3261 §9.2: the transaction answered 487).
+func (c *Call) cancelled() bool {
+	return c.tx != nil && c.Answered.IsZero() && errors.Is(c.tx.Err(), sip.ErrTransactionCanceled)
 }
 
 // connect completes a call the callee answered (winner): ACK the callee,
@@ -783,8 +814,7 @@ func (m *Manager) connect(c *Call, winner *sipgo.DialogClientSession) bool {
 			c.Log.Warn("callee's offer unusable", "error", err)
 			ackCallee(winner, nil)
 			bye(winner)
-			c.in.Respond(488, "Not Acceptable Here", nil)
-			m.finish(c, 488, "Not Acceptable Here")
+			m.reject(c, 488, "Not Acceptable Here")
 			return false
 		}
 	} else if c.med != nil {
@@ -792,8 +822,7 @@ func (m *Manager) connect(c *Call, winner *sipgo.DialogClientSession) bool {
 		if body, err = c.med.answered(c.ctx, body); err != nil {
 			c.Log.Warn("callee's answer unusable", "error", err)
 			bye(winner)
-			c.in.Respond(488, "Not Acceptable Here", nil)
-			m.finish(c, 488, "Not Acceptable Here")
+			m.reject(c, 488, "Not Acceptable Here")
 			return false
 		}
 		codec = c.med.codec
@@ -803,8 +832,7 @@ func (m *Manager) connect(c *Call, winner *sipgo.DialogClientSession) bool {
 		if err := c.rel.waitAcked(c.in.Context(), true); err != nil {
 			c.Log.Warn("caller never PRACKed", "error", err)
 			bye(winner)
-			c.in.Respond(500, "Server Internal Error", nil)
-			m.finish(c, 500, "Server Internal Error")
+			m.reject(c, 500, "Server Internal Error")
 			return false
 		}
 	}
@@ -884,6 +912,7 @@ func (m *Manager) checkMedia(c *Call, check *atomic.Pointer[time.Timer], period 
 	last := latest(c.Answered, c.med.legA.LastActivity(), c.med.legB.LastActivity())
 	if now.Sub(last) > m.cfg.RTPTimeout {
 		c.Log.Warn("no media either way, hanging up", "silent_for", now.Sub(last).Round(time.Second).String())
+		c.cdr.Flag(FlagRTPTimeout)
 		m.hangUp(c, "rtp timeout")
 		return
 	}
@@ -1054,6 +1083,10 @@ func (m *Manager) finish(c *Call, status int, reason string) {
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
+	if c.cancelled() {
+		// Whatever ended the setup, the caller got the 487 for its CANCEL.
+		status, reason = 487, "caller cancelled"
+	}
 	func() {
 		c.cancel()
 		if c.release != nil {
@@ -1156,6 +1189,9 @@ func (m *Manager) OnBye(req *sip.Request, tx sip.ServerTransaction) {
 		m.mu.Lock()
 		c := m.byCaller[id]
 		m.mu.Unlock()
+		if c != nil && m.earlyBye(c, req, tx) {
+			return
+		}
 		if c != nil {
 			c.in.ReadBye(req, tx)
 			if c.out != nil {
@@ -1181,6 +1217,30 @@ func (m *Manager) OnBye(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// earlyBye handles the caller's BYE on a call not answered yet; false
+// when the call has been answered (the BYE is the ordinary hang-up).
+// After a final failure the dialog is gone: 481, and the call ends with
+// the status the caller got. Before any final answer the BYE ends the
+// early dialog: RFC 3261 §15.1.2 answers the INVITE 487, the ringing
+// stops (finish), and the record says 487, as for a CANCEL.
+func (m *Manager) earlyBye(c *Call, req *sip.Request, tx sip.ServerTransaction) bool {
+	if !c.Answered.IsZero() || c.in.LoadState() >= sip.DialogStateEstablished {
+		return false
+	}
+	if !c.rejected.CompareAndSwap(0, 487) {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return true
+	}
+	if c.tx != nil {
+		if err := c.tx.Respond(sip.NewResponseFromRequest(c.in.InviteRequest, 487, "Request Terminated", nil)); err != nil {
+			c.Log.Debug("487 to the caller's INVITE", "error", err)
+		}
+	}
+	respond(tx, req, 200, "OK")
+	m.finish(c, 487, "caller hung up before the answer")
+	return true
 }
 
 // OnCancel answers a CANCEL that matched no pending INVITE (the transaction

@@ -49,10 +49,6 @@ type LocalBridgeResult struct {
 	Next string
 }
 
-// ringback is what the caller hears while the members ring: 425 Hz, one
-// second on, four off (ITU-T E.180 for most of Europe).
-var ringback = append(ivr.Tone(425, time.Second), ivr.Silence(4*time.Second)...)
-
 // BridgeLocal rings one of our users or groups for an application call
 // and, once a member answers, relays the caller's media to it; it returns
 // when the call ends (either side hangs up, or ctx ends), or when no one

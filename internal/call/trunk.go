@@ -287,8 +287,7 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 		c.E164 = plan[0].E164
 		if err := m.cfg.OnTrunkCall(c, plan[0]); err != nil {
 			c.Log.Warn("trunk call refused by billing", "error", err)
-			c.in.Respond(403, err.Error(), nil)
-			m.finish(c, 403, err.Error())
+			m.reject(c, 403, err.Error())
 			return false
 		}
 	}
@@ -336,14 +335,12 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 	}
 	if tried == 0 && noCodec == len(plan) {
 		// No trunk can carry what the caller offered (RFC 3261 §21.4.26).
-		c.in.Respond(488, "Not Acceptable Here", nil)
-		m.finish(c, 488, "Not Acceptable Here")
+		m.reject(c, 488, "Not Acceptable Here")
 		return false
 	}
 	if tried == 0 {
 		c.Log.Warn("no trunk available for the call", "number", c.Dialed)
-		c.in.Respond(503, "Service Unavailable", nil)
-		m.finish(c, 503, "Service Unavailable")
+		m.reject(c, 503, "Service Unavailable")
 		return false
 	}
 	m.failed(c, last)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,6 +223,24 @@ func (c *Call) TrunkAnswered() {
 	if !c.ended && c.rec.TrunkAnswer.IsZero() {
 		c.rec.TrunkAnswer = c.r.now()
 	}
+}
+
+// Flag adds a note to the record's flags (comma-separated), such as why
+// the server hung up; it reaches the store with End. A flag already there
+// is not added twice.
+func (c *Call) Flag(flag string) {
+	if c == nil || flag == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || slices.Contains(strings.Split(c.rec.Flags, ","), flag) {
+		return
+	}
+	if c.rec.Flags != "" {
+		c.rec.Flags += ","
+	}
+	c.rec.Flags += flag
 }
 
 // End closes the record now and returns it. disposition is one of the
