@@ -5,7 +5,11 @@ package test
 // as RFC 4733 events played from pcap files the test writes.
 
 import (
+	"encoding/csv"
+	"encoding/hex"
 	"fmt"
+	"math"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaopu/kaopu/internal/media/codec"
 	"github.com/kaopu/kaopu/test/harness"
 )
 
@@ -33,12 +38,18 @@ const (
 	cardPIN    = "2468"
 )
 
+// cardRTPPorts is the card tests' server RTP range (kept apart from the
+// other tests that may run at the same time).
+const cardRTPPorts = "34500-34999"
+
 // cardServer is a server with the service on 8800, caller alice, a rate
 // deck "cards" (Germany 0.10 a minute, per minute) and one card worth
-// 5.00 on it.
-func cardServer(t *testing.T) *harness.Server {
+// 5.00 on it; calls are more keys of the config's calls section.
+func cardServer(t *testing.T, calls ...string) *harness.Server {
 	t.Helper()
-	srv := harness.StartServer(t, harness.ServerOptions{Config: cardConfig})
+	config := strings.Replace(cardConfig, "calls:\n", "calls:\n"+strings.Join(calls, ""), 1)
+	srv := harness.StartServer(t, harness.ServerOptions{Config: config,
+		Args: []string{"--rtp-ports", cardRTPPorts}})
 	harness.AddUser(t, srv.DataDir, "alice", "alice-secret-1", "1001")
 	dir := t.TempDir()
 	deck := filepath.Join(dir, "deck.csv")
@@ -291,6 +302,38 @@ func TestCallingCardConnected(t *testing.T) {
 	if !strings.Contains(out, "4.90 EUR") || !strings.Contains(out, "-0.10") || !strings.Contains(out, "call to +4930123456") {
 		t.Errorf("kaopu account show card-%s: %q", cardNumber, out)
 	}
+	// The call's record carries the outbound leg as a rated trunk call's
+	// does, and the card's debit names it.
+	rec := cardCDR(t, srv)
+	for k, want := range map[string]string{"dialed": "8800", "cause": "200", "trunk": "carrier", "number": "+4930123456",
+		"account": "card-" + cardNumber, "destination": "Germany", "rate": "0.1", "billed": "60", "cost": "0.1", "currency": "EUR"} {
+		if rec[k] != want {
+			t.Errorf("CDR %s = %q, want %q", k, rec[k], want)
+		}
+	}
+	answer, err1 := time.Parse(time.RFC3339, rec["answer"])
+	trunkAnswer, err2 := time.Parse(time.RFC3339, rec["trunk_answer"])
+	if err1 != nil || err2 != nil || trunkAnswer.Sub(answer) < 5*time.Second {
+		t.Errorf("CDR answer %q, trunk_answer %q: the carrier answers after the prompts, seconds after the service", rec["answer"], rec["trunk_answer"])
+	}
+	if !regexp.MustCompile(`(?m)-0\.10\s+4\.90\s+call to \+4930123456 \(Germany\)\s+` + rec["id"] + `\s*$`).MatchString(out) {
+		t.Errorf("the card's debit does not name CDR %s:\n%s", rec["id"], out)
+	}
+}
+
+// cardCDR is the only record of the server's calls, by CSV column.
+func cardCDR(t *testing.T, srv *harness.Server) map[string]string {
+	t.Helper()
+	out := cli(t, srv, "cdr", "export", "--format", "csv")
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("cdr export: want one record: %v\n%s", err, out)
+	}
+	rec := map[string]string{}
+	for i, h := range rows[0] {
+		rec[h] = rows[1][i]
+	}
+	return rec
 }
 
 // TestCallingCardRingingHangup: the caller hangs up while the carrier
@@ -352,5 +395,176 @@ func TestCallingCardCreditCut(t *testing.T) {
 	out := cli(t, srv, "account", "show", "card-"+number)
 	if !strings.Contains(out, "0.00 EUR") || !strings.Contains(out, "-0.03") {
 		t.Errorf("kaopu account show card-%s: %q", number, out)
+	}
+}
+
+// cardRTPCapture captures what the server's card RTP ports send to the
+// caller (sipp at 127.0.0.1).
+func cardRTPCapture(t *testing.T) *harness.Capture {
+	return harness.StartCapture(t, "udp and src portrange "+cardRTPPorts+" and dst host 127.0.0.1")
+}
+
+// ringbackRun is the longest run of 20 ms PCMU frames the capture holds
+// that are a 425 Hz tone (its Goertzel amplitude most of the frame's
+// RMS), in frames.
+func ringbackRun(t *testing.T, c *harness.Capture) (run, frames int) {
+	t.Helper()
+	c.Stop()
+	bin := harness.RequireTool(t, "tshark", "tshark")
+	out, err := exec.Command(bin, "-n", "-r", c.File, "-T", "fields", "-e", "udp.payload").Output()
+	if err != nil {
+		t.Fatalf("tshark -r: %v", err)
+	}
+	cur := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(line), ":", ""))
+		if err != nil || len(b) < 12 || b[0]>>6 != 2 || b[1]&0x7f != 0 {
+			continue // not PCMU RTP
+		}
+		payload := b[12+4*int(b[0]&0x0f):]
+		samples := make([]float64, len(payload))
+		energy := 0.0
+		for i, u := range payload {
+			samples[i] = float64(codec.DecodeUlaw(u))
+			energy += samples[i] * samples[i]
+		}
+		frames++
+		rms := math.Sqrt(energy / float64(max(len(samples), 1)))
+		if tone := harness.Goertzel(samples, 8000, 425); rms > 1000 && tone > 0.8*math.Sqrt2*rms {
+			cur++
+			run = max(run, cur)
+		} else {
+			cur = 0
+		}
+	}
+	return run, frames
+}
+
+// TestCallingCardRingbackReinvite: the carrier rings 3 s without early
+// media: the caller hears the ringback tone (425 Hz, 1 s on: a run of
+// tone frames in the RTP the server sends it). Once answered, the carrier
+// refreshes the session with a re-INVITE: the server answers 200 with its
+// relay's SDP (the carrier's scenario checks the port), and the call goes
+// on: the caller's digits played after it reach the carrier and come back.
+func TestCallingCardRingbackReinvite(t *testing.T) {
+	srv := cardServer(t)
+	port := cardTrunk(t, srv)
+	capture := cardRTPCapture(t)
+	scenario, timeout := talkScenario(t, [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 14*time.Second, 3*time.Second)
+	wait := callee(t, port, "-i", "127.0.0.5", "-sf", harness.Scenario(t, "uas_carrier_ring_reinvite.xml"), "-rtp_echo",
+		"-timeout", secs(timeout+15*time.Second))
+	r := cardCaller(t, srv, scenario, timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (connected, then its own BYE answered)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (rang, answered, its re-INVITE answered 200 with our SDP, then the BYE)\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `in-dialog request answered by the application's side`, `method=INVITE`, `carrier=true`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=connected`, `status=200`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	line, err := srv.WaitLog(time.Second, `application call media`)
+	if err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	for _, k := range []string{"caller_packets_in", "carrier_packets_out", "carrier_packets_in", "caller_packets_out"} {
+		if m := regexp.MustCompile(k + `=(\d+)`).FindStringSubmatch(line); m == nil || m[1] == "0" {
+			t.Errorf("relay %s after the carrier's re-INVITE: %q", k, line)
+		}
+	}
+	// Ringback: 1 s on is 50 frames; some slack for the first and last.
+	if run, frames := ringbackRun(t, capture); run < 40 {
+		t.Errorf("longest 425 Hz run to the caller %d frames of %d, want about 50 (1 s of ringback)", run, frames)
+	} else {
+		t.Logf("ringback: %d tone frames in a row (of %d frames to the caller)", run, frames)
+	}
+}
+
+// TestCallingCardRTPTimeout: with calls.rtp_timeout 3s, a card call
+// whose carrier sends no RTP after its answer is hung up on both sides
+// (the caller echoes what it gets, so it is not the silent one while the
+// service talks to it) and its record is flagged rtp-timeout; the card is
+// charged for the seconds it was up.
+func TestCallingCardRTPTimeout(t *testing.T) {
+	srv := cardServer(t, "  rtp_timeout: 3s\n")
+	port := cardTrunk(t, srv)
+	wait := callee(t, port, "-i", "127.0.0.5", "-sf", harness.Scenario(t, "uas_carrier_dtmf.xml"), "-timeout", "60s")
+	scenario, timeout := cardScenario(t, "uac_card.xml", [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 300*time.Millisecond)
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", "127.0.0.1", "-rtp_echo",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (connected, then the server's BYE)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (answered, then the server's BYE)\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `no media, hanging up`, `silent=(carrier|caller)`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=connected`, `status=200`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	rec := cardCDR(t, srv)
+	if !strings.Contains(rec["flags"], "rtp-timeout") || rec["trunk"] != "carrier" || rec["trunk_answer"] == "" || rec["cost"] != "0.1" {
+		t.Errorf("CDR flags %q trunk %q trunk_answer %q cost %q, want rtp-timeout, carrier, answered, 0.1",
+			rec["flags"], rec["trunk"], rec["trunk_answer"], rec["cost"])
+	}
+}
+
+// TestCallingCardSilentCaller: a caller whose RTP stops at the service's
+// prompts (sipp sends none: it keys nothing) is hung up after
+// calls.rtp_timeout rather than after the digit timeouts, flagged so.
+func TestCallingCardSilentCaller(t *testing.T) {
+	srv := cardServer(t, "  rtp_timeout: 2s\n")
+	start := time.Now()
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", harness.Scenario(t, "uac_wait_bye.xml"), "-s", "8800",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", "30s")
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (answered, then the server's BYE)\n%s", r.ExitCode, r.Errors)
+	}
+	// Three silent 4 s digit timeouts would take 12 s and more.
+	if took := time.Since(start); took > 9*time.Second {
+		t.Errorf("hung up after %v, want about the 2 s RTP timeout", took)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `no media, hanging up`, `silent=caller`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if rec := cardCDR(t, srv); !strings.Contains(rec["flags"], "rtp-timeout") || rec["cause"] != "200" || rec["disposition"] != "ANSWERED" {
+		t.Errorf("CDR flags %q cause %q disposition %q, want rtp-timeout, 200, ANSWERED", rec["flags"], rec["cause"], rec["disposition"])
+	}
+}
+
+// TestRefusedCallerByeCDR: a caller refused with 403 (its prepaid account
+// is empty) that sends a BYE instead of only ACKing the 403 gets 481 for
+// it, and the call's record says 403, what the caller got — not an
+// answered call that "the caller hung up".
+func TestRefusedCallerByeCDR(t *testing.T) {
+	srv := cardServer(t)
+	cardTrunk(t, srv)
+	cli(t, srv, "route", "add", "national", "--pattern", "_0[1-9]X.", "--trunks", "carrier")
+	cli(t, srv, "account", "add", "acme", "--prepaid", "--plan", "cards", "--currency", "EUR")
+	cli(t, srv, "user", "set", "alice", "--account", "acme")
+	time.Sleep(1500 * time.Millisecond) // the server reloads routes every second
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", harness.Scenario(t, "uac_bye_after_403.xml"), "-s", "030123456",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", "20s")
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (403, then 481 for its BYE)\n%s", r.ExitCode, r.Errors)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec := cardCDR(t, srv)
+		if rec["active"] == "false" {
+			if rec["cause"] != "403" || rec["disposition"] != "FAILED" || rec["answer"] != "" {
+				t.Errorf("CDR cause %q disposition %q answer %q, want 403 FAILED, never answered", rec["cause"], rec["disposition"], rec["answer"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record is still active: %v", rec)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
