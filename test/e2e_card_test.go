@@ -483,6 +483,77 @@ func TestCallingCardRingbackReinvite(t *testing.T) {
 	}
 }
 
+// TestCallingCardEarlyMedia: a carrier that answers 183 with SDP and
+// sends its early media (telephone-events here, so they can be told from
+// anything the service itself sends) for 3 s before its 200: the caller
+// hears them before the answer, and no ringback tone; the call then goes
+// on through the same relay until the carrier hangs up.
+func TestCallingCardEarlyMedia(t *testing.T) {
+	srv := cardServer(t)
+	port := cardTrunk(t, srv)
+	capture := cardRTPCapture(t)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "early.pcap")
+	if _, err := harness.DTMFPcap(pcap, "5", 101, 700000, 7000); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(harness.Scenario(t, "uas_carrier_early.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	carrierScenario := filepath.Join(dir, "uas_carrier_early.xml")
+	os.WriteFile(carrierScenario, []byte(strings.NewReplacer("@PCAP@", pcap, "@EARLY@", "3000").Replace(string(b))), 0o644)
+	wait := callee(t, port, "-i", "127.0.0.5", "-sf", carrierScenario, "-timeout", "60s")
+	scenario, timeout := cardScenario(t, "uac_card.xml", [3]string{cardNumber + "#", cardPIN + "#", "030123456#"}, 300*time.Millisecond)
+	r := harness.Sipp(t, srv.SIPAddr(), "-sf", scenario, "-s", "8800", "-i", "127.0.0.1",
+		"-au", "alice", "-ap", "alice-secret-1", "-key", "caller", "alice", "-auth_uri", srv.Domain, "-timeout", timeout)
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d, want 0 (connected, then the server's BYE)\n%s", r.ExitCode, r.Errors)
+	}
+	if u := wait(); u.ExitCode != 0 {
+		t.Fatalf("carrier: exit %d, want 0 (183, 200, then its BYE answered)\n%s", u.ExitCode, u.Errors)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `carrier's early media relayed to the caller`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	if _, err := srv.WaitLog(5*time.Second, `calling card call`, `outcome=connected`, `status=200`); err != nil {
+		t.Fatalf("service log: %v", err)
+	}
+	capture.Stop()
+	events := 0
+	for _, p := range capture.RTP(cardCapturedPorts(t, capture)...) {
+		if p.PayloadType == 101 {
+			events++
+		}
+	}
+	if events < 3 {
+		t.Errorf("%d telephone-event packets reached the caller, want the carrier's early media", events)
+	}
+	if run, _ := ringbackRun(t, capture); run >= 10 {
+		t.Errorf("a ringback tone (%d frames) played over the carrier's early media", run)
+	}
+}
+
+// cardCapturedPorts are the server's source ports in the capture, to
+// decode as RTP.
+func cardCapturedPorts(t *testing.T, c *harness.Capture) []int {
+	t.Helper()
+	bin := harness.RequireTool(t, "tshark", "tshark")
+	out, err := exec.Command(bin, "-n", "-r", c.File, "-T", "fields", "-e", "udp.srcport").Output()
+	if err != nil {
+		t.Fatalf("tshark -r: %v", err)
+	}
+	seen := map[int]bool{}
+	var ports []int
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := strconv.Atoi(f); err == nil && !seen[p] {
+			seen[p] = true
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
 // TestCallingCardRTPTimeout: with calls.rtp_timeout 3s, a card call
 // whose carrier sends no RTP after its answer is hung up on both sides
 // (the caller echoes what it gets, so it is not the silent one while the
