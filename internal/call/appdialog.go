@@ -224,18 +224,23 @@ func (m *Manager) superviseApp(c *Call) {
 	}
 	period := min(m.cfg.RTPTimeout/4, 5*time.Second)
 	var t *time.Timer
-	var mu sync.Mutex
+	var mu sync.Mutex // t is set before the first check can use it
+	mu.Lock()
+	defer mu.Unlock()
 	t = time.AfterFunc(period, func() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		if silent, who := m.appSilent(c, time.Now()); silent > m.cfg.RTPTimeout {
+		m.mu.Lock()
+		answered := c.out != nil // the carrier's (bridgeAnswered)
+		m.mu.Unlock()
+		if silent, who := m.appSilent(c, answered, time.Now()); silent > m.cfg.RTPTimeout {
 			c.Log.Warn("no media, hanging up", "silent", who, "silent_for", silent.Round(time.Second).String())
 			c.cdr.Flag(FlagRTPTimeout)
-			if c.out != nil && c.appState.relay.Load() != nil {
+			if answered {
 				m.hangUp(c, "rtp timeout")
 			} else {
-				bye(c.in)
+				bye(c.in) // a carrier still ringing gets a CANCEL (finish)
 				m.finish(c, 200, "rtp timeout")
 			}
 			return
@@ -252,12 +257,13 @@ func (m *Manager) superviseApp(c *Call) {
 }
 
 // appSilent is how long the silent side of an application call has sent
-// nothing, and which side that is.
-func (m *Manager) appSilent(c *Call, now time.Time) (time.Duration, string) {
+// nothing, and which side that is. The carrier counts once it answered
+// (its early media may pause while it rings).
+func (m *Manager) appSilent(c *Call, answered bool, now time.Time) (time.Duration, string) {
 	if r := c.appState.relay.Load(); r != nil {
 		a := now.Sub(latest(r.since, r.caller.LastActivity()))
 		b := now.Sub(latest(r.since, r.carrier.LastActivity()))
-		if b > a {
+		if answered && b > a {
 			return b, "carrier"
 		}
 		return a, "caller"
