@@ -141,16 +141,24 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 	}
 	// The 2xx is ACKed: the transaction need not hold on (see OnInvite).
 	tx.Terminate()
-	m.superviseApp(c)
 	m.wg.Add(1)
+	m.startApp(c, app, dialed, src)
+	return true
+}
+
+// startApp runs app on an answered application call (c.app is its
+// endpoint) on a goroutine of its own, which owns one count of m.wg that
+// the caller has added, and watches the call's RTP (superviseApp). The
+// call is hung up when the application returns.
+func (m *Manager) startApp(c *Call, app App, dialed string, src netip.Addr) {
+	m.superviseApp(c)
 	go func() {
 		defer m.wg.Done()
-		app.Serve(ctx, AppCall{ID: callID, Caller: caller, Dialed: dialed, Source: src, Endpoint: ep, Log: log, Record: rec})
-		ep.Close()
+		app.Serve(c.ctx, AppCall{ID: c.ID, Caller: c.Caller, Dialed: dialed, Source: src, Endpoint: c.app, Log: c.Log, Record: c.cdr})
+		c.app.Close()
 		if !c.ended.Load() {
 			bye(c.in)
 			m.finish(c, 200, "application hung up")
 		}
 	}()
-	return true
 }

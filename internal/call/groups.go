@@ -219,6 +219,11 @@ func (m *Manager) takeOverApp(c *Call, app App, number string) groupOutcome {
 	case err != nil:
 		return fail(488, "Not Acceptable Here")
 	}
+	callerSide, err := newAppSide(answer, nil)
+	if err != nil { // our own answer: cannot happen
+		ep.Close()
+		return fail(500, "Server Internal Error")
+	}
 	m.mu.Lock()
 	if c.ended.Load() {
 		m.mu.Unlock()
@@ -227,7 +232,7 @@ func (m *Manager) takeOverApp(c *Call, app App, number string) groupOutcome {
 	}
 	c.med.close()
 	c.med = nil
-	c.app, c.appAnswer = ep, answer
+	c.app, c.appAnswer, c.appState = ep, answer, &appState{caller: callerSide}
 	m.mu.Unlock()
 	err = c.in.Respond(200, "OK", answer, sdpType(answer)...)
 	if err == nil && c.in.LoadState() < sip.DialogStateConfirmed {
@@ -256,14 +261,6 @@ func (m *Manager) takeOverApp(c *Call, app App, number string) groupOutcome {
 			src = ap.Addr().Unmap()
 		}
 	}
-	go func() {
-		defer m.wg.Done()
-		app.Serve(c.ctx, AppCall{ID: c.ID, Caller: c.Caller, Dialed: number, Source: src, Endpoint: ep, Log: c.Log})
-		ep.Close()
-		if !c.ended.Load() {
-			bye(c.in)
-			m.finish(c, 200, "application hung up")
-		}
-	}()
+	m.startApp(c, app, number, src)
 	return groupApp
 }

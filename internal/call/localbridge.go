@@ -84,6 +84,13 @@ func (m *Manager) BridgeLocal(ctx context.Context, req LocalBridgeRequest) (Loca
 	if err != nil {
 		return LocalBridgeResult{}, err
 	}
+	// The member's side of the call answers its re-INVITEs once bridged,
+	// as a carrier's does (appdialog.go).
+	side, err := newAppSide(offer, offerPTs)
+	if err != nil {
+		return LocalBridgeResult{}, err
+	}
+	c.appState.carrier.Store(side)
 	proto := appInviteProto(c.in.InviteRequest, offer)
 	build := func(b store.Binding) (*sip.Request, error) { return m.newLegInvite(c, proto, b) }
 
