@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -58,22 +57,9 @@ func (e *env) account(args []string) int {
 			rest = append(append(others, "--"), neg...)
 		}
 	}
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "set": 1, "credit": 2, "list": 0, "show": 1}
-	n, ok := want[sub]
+	pos, code, ok := e.positional("account", sub, accountHelp, fs, rest, map[string]int{"add": 1, "set": 1, "credit": 2, "list": 0, "show": 1})
 	if !ok {
-		fmt.Fprintf(e.stderr, "kaopu account: unknown subcommand %q\nUsage: %s\n", sub, accountHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu account %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), accountHelp)
-		return exitUsage
+		return code
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "kaopu account %s: "+format+"\n", append([]any{sub}, a...)...)

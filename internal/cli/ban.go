@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"text/tabwriter"
@@ -33,25 +32,13 @@ func (e *env) ban(args []string) int {
 	all := fs.Bool("all", false, "list also bans that ended (kept a day: they lengthen the next ban)")
 	dur := fs.Duration("for", time.Hour, "how long the ban lasts")
 	reason := fs.String("reason", "banned by an operator", "why (shown by ban list)")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"list": 0, "del": 1, "add": 1}
-	n, ok := want[sub]
+	pos, code, ok := e.positional("ban", sub, banHelp, fs, args[1:], map[string]int{"list": 0, "del": 1, "add": 1})
 	if !ok {
-		fmt.Fprintf(e.stderr, "kaopu ban: unknown subcommand %q\nUsage: %s\n", sub, banHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu ban %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), banHelp)
-		return exitUsage
+		return code
 	}
 	var ip netip.Addr
-	if n == 1 {
+	if len(pos) == 1 {
+		var err error
 		if ip, err = netip.ParseAddr(pos[0]); err != nil {
 			fmt.Fprintf(e.stderr, "kaopu ban %s: %q is not an IP address\n", sub, pos[0])
 			return exitUsage

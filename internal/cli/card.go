@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,23 +48,11 @@ func (e *env) card(args []string) int {
 	digits := fs.Int("digits", 12, "card number length, prefix included (6-20)")
 	pinDigits := fs.Int("pin-digits", 6, "PIN length (4-12)")
 	plan := fs.String("plan", "", "rate DECK the cards' calls are rated with (kaopu rate import); required unless every imported row names one")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"generate": 0, "import": 1, "list": 0, "block": 1, "unblock": 1}
-	n, ok := want[sub]
+	pos, code, ok := e.positional("card", sub, cardHelp, fs, args[1:], map[string]int{"generate": 0, "import": 1, "list": 0, "block": 1, "unblock": 1})
 	if !ok {
-		fmt.Fprintf(e.stderr, "kaopu card: unknown subcommand %q\nUsage: %s\n", sub, cardHelp)
-		return exitUsage
+		return code
 	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu card %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), cardHelp)
-		return exitUsage
-	}
+	var err error
 	var gen callingcard.GenerateOptions
 	if sub == "generate" {
 		gen = callingcard.GenerateOptions{Count: *count, Prefix: *prefix, Digits: *digits, PINDigits: *pinDigits, Plan: *plan}

@@ -288,3 +288,27 @@ wait:
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// positional parses a subcommand's flags and checks its positional
+// arguments: want maps each subcommand of cmd to how many it takes. When
+// ok is false the help or a usage error has been printed and code is the
+// exit status.
+func (e *env) positional(cmd, sub, help string, fs *flag.FlagSet, args []string, want map[string]int) (pos []string, code int, ok bool) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK, false
+		}
+		return nil, exitUsage, false
+	}
+	n, known := want[sub]
+	if !known {
+		fmt.Fprintf(e.stderr, "kaopu %s: unknown subcommand %q\nUsage: %s\n", cmd, sub, help)
+		return nil, exitUsage, false
+	}
+	if len(pos) != n {
+		fmt.Fprintf(e.stderr, "kaopu %s %s: want %d argument(s), got %d\nUsage: %s\n", cmd, sub, n, len(pos), help)
+		return nil, exitUsage, false
+	}
+	return pos, 0, true
+}

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -29,22 +27,9 @@ func (e *env) conf(args []string) int {
 	pin := fs.String("pin", "", "DIGITS (0-9, up to 12) every caller must enter, ended by #; none by default")
 	maxN := fs.Int("max", 0, "participants at once; further callers get 486 Busy Here (0: no limit)")
 	name := fs.String("name", "", "a name for the room, shown in lists and logs")
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "list": 0, "del": 1}
-	n, known := want[sub]
-	if !known {
-		fmt.Fprintf(e.stderr, "kaopu conf: unknown subcommand %q\nUsage: %s\n", sub, confHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu conf %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), confHelp)
-		return exitUsage
+	pos, code, ok := e.positional("conf", sub, confHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
+	if !ok {
+		return code
 	}
 	if sub == "add" {
 		var err error

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"regexp"
@@ -172,22 +171,9 @@ func (e *env) group(args []string) int {
 	strategy := fs.String("strategy", store.StrategyRingAll, "ringall (everyone at once) or hunt (one at a time, in order)")
 	ringTime := fs.Duration("ring-time", 20*time.Second, "how long the group rings (ringall) or each member rings (hunt)")
 	fallback := fs.String("fallback", "", "`NUMBER` an unanswered call goes to: a user, group, menu or application (default: 480)")
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "list": 0, "del": 1}
-	n, known := want[sub]
-	if !known {
-		fmt.Fprintf(e.stderr, "kaopu group: unknown subcommand %q\nUsage: %s\n", sub, groupHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu group %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), groupHelp)
-		return exitUsage
+	pos, code, ok := e.positional("group", sub, groupHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
+	if !ok {
+		return code
 	}
 	cmd := "group " + sub
 	var list []string
@@ -292,22 +278,9 @@ func (e *env) ivr(args []string) int {
 	retries := fs.Int("retries", pbx.DefaultRetries, "times the menu plays again after an invalid key or none")
 	def := fs.String("default", "", "`NUMBER` the caller goes to once the retries are used up (default: hang up)")
 	extDial := fs.Bool("extension-dialing", false, "let callers dial a user, extension or group number directly (# or a 2 s pause ends it)")
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "list": 0, "del": 1}
-	n, known := want[sub]
-	if !known {
-		fmt.Fprintf(e.stderr, "kaopu ivr: unknown subcommand %q\nUsage: %s\n", sub, ivrHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu ivr %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), ivrHelp)
-		return exitUsage
+	pos, code, ok := e.positional("ivr", sub, ivrHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
+	if !ok {
+		return code
 	}
 	cmd := "ivr " + sub
 	var wav []byte

@@ -235,22 +235,9 @@ func (e *env) trunk(args []string) int {
 	c.register(fs)
 	var f trunkFlags
 	f.register(fs)
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "set": 1, "list": 0, "show": 1, "del": 1}
-	n, known := want[sub]
-	if !known {
-		fmt.Fprintf(e.stderr, "kaopu trunk: unknown subcommand %q\nUsage: %s\n", sub, trunkHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu trunk %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), trunkHelp)
-		return exitUsage
+	pos, code, ok := e.positional("trunk", sub, trunkHelp, fs, rest, map[string]int{"add": 1, "set": 1, "list": 0, "show": 1, "del": 1})
+	if !ok {
+		return code
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -350,22 +337,9 @@ func (e *env) route(args []string) int {
 	strip := fs.Int("strip", 0, "digits removed from the front of the dialed number")
 	prepend := fs.String("prepend", "", "`DIGITS` added in front after stripping")
 	priority := fs.Int("priority", 100, "lower is tried first")
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "list": 0, "del": 1}
-	n, known := want[sub]
-	if !known {
-		fmt.Fprintf(e.stderr, "kaopu route: unknown subcommand %q\nUsage: %s\n", sub, routeHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu route %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), routeHelp)
-		return exitUsage
+	pos, code, ok := e.positional("route", sub, routeHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
+	if !ok {
+		return code
 	}
 	var r store.Route
 	if sub == "add" {
@@ -440,22 +414,9 @@ func (e *env) did(args []string) int {
 	c.register(fs)
 	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add), a ring group's or IVR menu's number, or a number of cards.access (the calling-card service)")
 	viaTrunk := fs.String("trunk", "", "accept the number only from this trunk (default: any trunk)")
-	pos, err := parse(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "list": 0, "del": 1}
-	n, known := want[sub]
-	if !known {
-		fmt.Fprintf(e.stderr, "kaopu did: unknown subcommand %q\nUsage: %s\n", sub, didHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu did %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), didHelp)
-		return exitUsage
+	pos, code, ok := e.positional("did", sub, didHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
+	if !ok {
+		return code
 	}
 	if sub == "add" && *to == "" {
 		fmt.Fprintf(e.stderr, "kaopu did add: --to is required\n")
@@ -468,7 +429,7 @@ func (e *env) did(args []string) int {
 	defer st.Close()
 	cmd := "did " + sub
 	var number string
-	if n == 1 {
+	if len(pos) == 1 {
 		var valid bool
 		if number, valid = trunk.NormalizeDID(st.numbering, pos[0]); !valid {
 			fmt.Fprintf(e.stderr, "kaopu %s: %q is not a phone number\n", cmd, pos[0])

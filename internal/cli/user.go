@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,12 +52,9 @@ func (e *env) user(args []string) int {
 	maxConc := fs.Int("max-concurrent", 0, "calls at once (0 the server's, -1 no cap)")
 	maxRate := fs.Int("max-per-minute", 0, "calls started per minute (0 the server's, -1 no cap)")
 	acct := fs.String("account", "", "set: billing `ACCOUNT` the user's calls are charged to (none: detach)")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := e.positional("user", sub, userHelp, fs, args[1:], map[string]int{"add": 1, "set": 1, "del": 1, "passwd": 1, "list": 0, "import": 1})
+	if !ok {
+		return code
 	}
 	cfg, err := c.load(fs)
 	if err == nil {
@@ -66,16 +62,6 @@ func (e *env) user(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "kaopu user: config: %v\n", err)
-		return exitUsage
-	}
-	want := map[string]int{"add": 1, "set": 1, "del": 1, "passwd": 1, "list": 0, "import": 1}
-	n, ok := want[sub]
-	if !ok {
-		fmt.Fprintf(e.stderr, "kaopu user: unknown subcommand %q\nUsage: %s\n", sub, userHelp)
-		return exitUsage
-	}
-	if len(pos) != n {
-		fmt.Fprintf(e.stderr, "kaopu user %s: want %d argument(s), got %d\nUsage: %s\n", sub, n, len(pos), userHelp)
 		return exitUsage
 	}
 	// Policy flags apply over the user's current policy.
