@@ -10,10 +10,18 @@ import (
 // calls through it are presented.
 type Trunk struct {
 	Name string
-	// Address is host:port, or a host name without port located with DNS
-	// (RFC 3263: SRV, then A/AAAA).
-	Address   string
-	Transport string // "udp", "tcp" or "tls"
+	// Address is an IP address or host name, with or without port; a
+	// name is located with DNS (RFC 3263: NAPTR when the transport is
+	// "auto", SRV when there is no port, then A/AAAA).
+	Address string
+	// Transport is "udp", "tcp", "tls" or "auto" (DNS NAPTR/SRV chooses;
+	// UDP when it says nothing).
+	Transport string
+	// TLSVerify checks a TLS carrier's certificate against the trunk's
+	// host name (RFC 5922), with TLSCA (PEM certificates) as the roots,
+	// or the system's when empty.
+	TLSVerify bool
+	TLSCA     string
 	// Auth is how the carrier knows us: "register" (we register with
 	// Username and Password) or "ip" (it knows our address; its calls
 	// come from Networks).

@@ -26,21 +26,22 @@ func boolInt(b bool) int {
 }
 
 const trunkCols = `name, address, transport, auth, username, password, networks, channels, codecs, caller_id,
-	send_pai, honour_privacy, number_format, qualify_seconds, expires_seconds, enabled, created_unix, media`
+	send_pai, honour_privacy, number_format, qualify_seconds, expires_seconds, enabled, created_unix, media, tls_verify, tls_ca`
 
 func trunkArgs(t store.Trunk) []any {
 	return []any{t.Name, t.Address, t.Transport, t.Auth, t.Username, t.Password, strings.Join(t.Networks, ","),
 		t.Channels, strings.Join(t.Codecs, ","), t.CallerID, boolInt(t.SendPAI), boolInt(t.HonourPrivacy),
-		t.NumberFormat, int64(t.Qualify / time.Second), int64(t.Expires / time.Second), boolInt(t.Enabled), t.Created.Unix(), t.Media}
+		t.NumberFormat, int64(t.Qualify / time.Second), int64(t.Expires / time.Second), boolInt(t.Enabled), t.Created.Unix(), t.Media, boolInt(t.TLSVerify), t.TLSCA}
 }
 
 func scanTrunk(r scanner) (store.Trunk, error) {
 	var t store.Trunk
 	var networks, codecs string
-	var pai, privacy, enabled int
+	var pai, privacy, enabled, verify int
 	var qualify, expires, created int64
 	err := r.Scan(&t.Name, &t.Address, &t.Transport, &t.Auth, &t.Username, &t.Password, &networks, &t.Channels, &codecs,
-		&t.CallerID, &pai, &privacy, &t.NumberFormat, &qualify, &expires, &enabled, &created, &t.Media)
+		&t.CallerID, &pai, &privacy, &t.NumberFormat, &qualify, &expires, &enabled, &created, &t.Media, &verify, &t.TLSCA)
+	t.TLSVerify = verify != 0
 	t.Networks, t.Codecs = splitList(networks), splitList(codecs)
 	t.SendPAI, t.HonourPrivacy, t.Enabled = pai != 0, privacy != 0, enabled != 0
 	t.Qualify, t.Expires = time.Duration(qualify)*time.Second, time.Duration(expires)*time.Second
@@ -50,7 +51,7 @@ func scanTrunk(r scanner) (store.Trunk, error) {
 
 // AddTrunk inserts a trunk; store.ErrExists when the name is taken.
 func (s *Store) AddTrunk(ctx context.Context, t store.Trunk) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO trunks (`+trunkCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, trunkArgs(t)...)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO trunks (`+trunkCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, trunkArgs(t)...)
 	if isUnique(err) {
 		return fmt.Errorf("trunk %s: %w", t.Name, store.ErrExists)
 	}
@@ -62,7 +63,7 @@ func (s *Store) UpdateTrunk(ctx context.Context, t store.Trunk) error {
 	a := trunkArgs(t)
 	res, err := s.db.ExecContext(ctx, `UPDATE trunks SET address=?, transport=?, auth=?, username=?, password=?, networks=?,
 		channels=?, codecs=?, caller_id=?, send_pai=?, honour_privacy=?, number_format=?, qualify_seconds=?, expires_seconds=?,
-		enabled=?, media=? WHERE name=?`, append(append(a[1:16], t.Media), t.Name)...)
+		enabled=?, media=?, tls_verify=?, tls_ca=? WHERE name=?`, append(append(a[1:16], t.Media, boolInt(t.TLSVerify), t.TLSCA), t.Name)...)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,8 @@ func TestTrunksRoutesDIDs(t *testing.T) {
 	tr := store.Trunk{Name: "carrier", Address: "sip.example.net", Transport: "tls", Auth: store.TrunkAuthRegister,
 		Username: "u", Password: "p@ss,word", Networks: []string{"192.0.2.0/24", "198.51.100.7/32"}, Channels: 30,
 		Codecs: []string{"PCMA", "PCMU"}, CallerID: "+442071234567", SendPAI: true, HonourPrivacy: true,
-		NumberFormat: "digits", Media: store.TrunkMediaSRTP, Qualify: 15 * time.Second, Expires: time.Hour, Enabled: true, Created: time.Unix(100, 0)}
+		NumberFormat: "digits", Media: store.TrunkMediaSRTP, Qualify: 15 * time.Second, Expires: time.Hour, Enabled: true, Created: time.Unix(100, 0),
+		TLSVerify: true, TLSCA: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
 	if err := s.AddTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -35,11 +36,12 @@ func TestTrunksRoutesDIDs(t *testing.T) {
 		t.Fatalf("trunk round trip:\n got %+v\nwant %+v", got, tr)
 	}
 	tr.Enabled, tr.Channels, tr.Networks, tr.Media = false, 2, nil, store.TrunkMediaBestEffort
+	tr.TLSVerify, tr.TLSCA = false, ""
 	if err := s.UpdateTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ = s.GetTrunk(ctx, "carrier"); got.Enabled || got.Channels != 2 || got.Networks != nil || got.Password != "p@ss,word" ||
-		got.Media != store.TrunkMediaBestEffort {
+		got.Media != store.TrunkMediaBestEffort || got.TLSVerify || got.TLSCA != "" {
 		t.Fatalf("after update: %+v", got)
 	}
 	if err := s.UpdateTrunk(ctx, store.Trunk{Name: "nope"}); !errors.Is(err, store.ErrNotFound) {
@@ -52,7 +54,8 @@ func TestTrunksRoutesDIDs(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO trunks (name, address, created_unix) VALUES ('old', '10.0.0.2', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	if old, err := s.GetTrunk(ctx, "old"); err != nil || old.Media != store.TrunkMediaRTP {
+	// ... and, written before migration 0009, does not verify TLS.
+	if old, err := s.GetTrunk(ctx, "old"); err != nil || old.Media != store.TrunkMediaRTP || old.TLSVerify || old.TLSCA != "" {
 		t.Fatalf("trunk without media: %+v, %v", old, err)
 	}
 	if err := s.DeleteTrunk(ctx, "old"); err != nil {
