@@ -129,10 +129,9 @@ func (m *Manager) BridgeApp(ctx context.Context, req AppBridgeRequest) (AppBridg
 		c.Log.Info("application call through trunk", "trunk", t.Trunk, "route", t.Route, "number", t.Number)
 		c.cdr.Trunk(t.Trunk, cdrNumber(t))
 		early.listen()
-		r := m.fork(c, []store.Binding{t.Binding}, legSpec{
-			build: func(store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, proto, t) },
-			user:  t.Username, password: t.Password, setup: trunkSetupTimeout, early: early.response,
-		})
+		r := m.ringServers(c, t, legSpec{user: t.Username, password: t.Password, setup: trunkSetupTimeout, early: early.response},
+			func(b store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, proto, t, b) },
+			func() bool { return early.relay == nil })
 		early.quiet()
 		if r.winner != nil {
 			res, err := m.bridgeAnswered(ctx, c, req, r.winner, &pairB, offerPTs)

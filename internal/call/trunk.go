@@ -48,8 +48,12 @@ type TrunkTarget struct {
 	Number string // the called number as this trunk wants it
 	E164   string // the called number in E.164, "" when it has none (short codes)
 	// Binding is where the INVITE goes: Contact is its Request-URI,
-	// Source the carrier's address, Transport the trunk's.
+	// Source the carrier's address, Transport the trunk's. Servers, when
+	// set, are all the trunk's servers in order (Binding is the first):
+	// the next is tried on a transport error, a timeout or a 503
+	// (RFC 3263 §4.3) before the next trunk.
 	Binding store.Binding
+	Servers []store.Binding
 	// Username and Password answer the carrier's 401/407 challenges.
 	Username, Password string
 	CallerID           string // number presented when the caller has no DID
@@ -60,6 +64,38 @@ type TrunkTarget struct {
 	// empty: the caller's. Media is the trunk's store.Trunk.Media.
 	Codecs []string
 	Media  string
+}
+
+// servers are the trunk's servers in the order to try them.
+func (t TrunkTarget) servers() []store.Binding {
+	if len(t.Servers) == 0 {
+		return []store.Binding{t.Binding}
+	}
+	return t.Servers
+}
+
+// ringServers sends the call to trunk t's servers one after the other
+// (RFC 3263 §4.3): the next is tried when a server cannot be reached,
+// stays silent for spec.setup or answers 503; any other outcome is the
+// trunk's. more, when not nil, may forbid the next server (the caller's
+// media already went to this one). The result is the last server's.
+func (m *Manager) ringServers(c *Call, t TrunkTarget, spec legSpec, build func(store.Binding) (*sip.Request, error), more func() bool) forked {
+	servers := t.servers()
+	var r forked
+	for i, b := range servers {
+		spec.build = build
+		r = m.fork(c, []store.Binding{b}, spec)
+		if r.winner != nil || r.callerGone || r.noAnswer || !r.silent && r.best != 0 && r.best != 503 ||
+			more != nil && !more() {
+			return r
+		}
+		if i+1 < len(servers) {
+			r.done()
+			c.Log.Warn("trunk server failed; trying the next", "trunk", t.Trunk, "server", b.Transport+":"+b.Source,
+				"status", r.best, "silent", r.silent, "next", servers[i+1].Transport+":"+servers[i+1].Source)
+		}
+	}
+	return r
 }
 
 // trunkSetupTimeout is how long a trunk may stay silent (not even 100
@@ -149,9 +185,9 @@ func privacyRequested(req *sip.Request) (bool, string) {
 // Request-URI as the trunk wants it, the caller presented by its number
 // (RFC 3325 P-Asserted-Identity when the trunk wants it, anonymous From
 // when the caller asked for privacy and the trunk honours it).
-func (m *Manager) newTrunkInvite(c *Call, req *sip.Request, t TrunkTarget) (*sip.Request, error) {
+func (m *Manager) newTrunkInvite(c *Call, req *sip.Request, t TrunkTarget, b store.Binding) (*sip.Request, error) {
 	var uri sip.Uri
-	if err := sip.ParseUri(t.Binding.Contact, &uri); err != nil {
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
 		return nil, err
 	}
 	out := sip.NewRequest(sip.INVITE, uri)
@@ -176,7 +212,7 @@ func (m *Manager) newTrunkInvite(c *Call, req *sip.Request, t TrunkTarget) (*sip
 	}
 	out.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port}})
 	copyLegHeaders(m, req, out, c)
-	if err := m.route(out, t.Binding); err != nil {
+	if err := m.route(out, b); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -315,10 +351,8 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 		c.Trunk, c.E164 = t.Trunk, t.E164
 		c.cdr.Trunk(t.Trunk, cdrNumber(t))
 		c.Log.Info("calling through trunk", "trunk", t.Trunk, "route", t.Route, "number", t.Number, "emergency", emergency)
-		r := m.fork(c, []store.Binding{t.Binding}, legSpec{
-			build: func(store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, req, t) },
-			user:  t.Username, password: t.Password, setup: trunkSetupTimeout,
-		})
+		r := m.ringServers(c, t, legSpec{user: t.Username, password: t.Password, setup: trunkSetupTimeout},
+			func(b store.Binding) (*sip.Request, error) { return m.newTrunkInvite(c, req, t, b) }, nil)
 		if r.winner != nil {
 			c.trunkRelease = release
 			ok := m.connect(c, r.winner)

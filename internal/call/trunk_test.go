@@ -79,7 +79,7 @@ func TestTrunkInvitePresentation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.trunk.Binding = store.Binding{Contact: "sip:+442071234567@127.0.0.2:5060"}
-			out, err := m.newTrunkInvite(&Call{Caller: tt.caller}, trunkCallerInvite(tt.headers...), tt.trunk)
+			out, err := m.newTrunkInvite(&Call{Caller: tt.caller}, trunkCallerInvite(tt.headers...), tt.trunk, tt.trunk.Binding)
 			if err != nil {
 				t.Fatal(err)
 			}

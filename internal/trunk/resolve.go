@@ -2,7 +2,6 @@ package trunk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,20 +9,31 @@ import (
 	"strings"
 
 	"github.com/kaopu/kaopu/internal/call"
+	"github.com/kaopu/kaopu/internal/sipdns"
+	"github.com/kaopu/kaopu/internal/store"
 )
 
-// Resolver is the DNS a trunk's address needs; *net.Resolver is one.
-type Resolver interface {
-	LookupSRV(ctx context.Context, service, proto, name string) (cname string, addrs []*net.SRV, err error)
-	LookupHost(ctx context.Context, host string) (addrs []string, err error)
+// Locator finds a trunk's servers in DNS (RFC 3263); *sipdns.Resolver
+// is one.
+type Locator interface {
+	Resolve(ctx context.Context, q sipdns.Query) (sipdns.Result, error)
 }
 
-// defaultPort is RFC 3263 §4.2's port for a transport.
-func defaultPort(transport string) uint16 {
-	if strings.EqualFold(transport, "tls") {
-		return 5061
+// TransportAuto lets DNS choose the transport (NAPTR, then SRV).
+const TransportAuto = "auto"
+
+// DefaultTransport is the transport of a new trunk at addr: auto for a
+// bare host name (DNS says where and how), UDP for an IP address or a
+// name with a port (RFC 3263 §4.1: no NAPTR then).
+func DefaultTransport(addr string) string {
+	host, port, err := splitAddress(addr)
+	if err != nil {
+		return "udp"
 	}
-	return 5060
+	if _, err := netip.ParseAddr(host); err == nil || port != 0 {
+		return "udp"
+	}
+	return TransportAuto
 }
 
 // splitAddress splits a trunk address into host and port (0: none).
@@ -70,76 +80,20 @@ func CodecName(name string) (string, bool) {
 	return "", false
 }
 
-// resolve finds the addresses of a trunk, RFC 3263 §4 without NAPTR
-// (Go's resolver has no NAPTR lookup; the transport is the trunk's own):
-// an IP address is used as it is; a name with a port is looked up for
-// A/AAAA; a name without one for SRV (_sip._udp, _sip._tcp or _sips._tcp
-// by transport), whose targets are tried in order, else A/AAAA at the
-// transport's default port. All addresses are returned, first preferred:
-// calls go to the first, and calls from any of them are the trunk's.
-func resolve(ctx context.Context, r Resolver, address, transport string) ([]netip.AddrPort, error) {
-	host, port, err := splitAddress(address)
+// resolve finds the servers of trunk t, in the order to try them
+// (RFC 3263 §4 through sipdns): an IP address is used as it is; a name
+// with a port is looked up for A/AAAA; a name without one for SRV of the
+// trunk's transport, or NAPTR then SRV when it is auto, else A/AAAA at
+// the transport's default port. Calls go to the first and fail over to
+// the next; calls from any of them are the trunk's.
+func resolve(ctx context.Context, loc Locator, t store.Trunk) (sipdns.Result, error) {
+	host, port, err := splitAddress(t.Address)
 	if err != nil {
-		return nil, err
+		return sipdns.Result{}, err
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if port == 0 {
-			port = defaultPort(transport)
-		}
-		return []netip.AddrPort{netip.AddrPortFrom(ip.Unmap(), port)}, nil
+	tp := strings.ToUpper(t.Transport)
+	if strings.EqualFold(tp, TransportAuto) {
+		tp = ""
 	}
-	var out []netip.AddrPort
-	if port == 0 {
-		service, proto := "sip", strings.ToLower(transport)
-		if proto == "tls" {
-			service, proto = "sips", "tcp"
-		}
-		_, recs, err := r.LookupSRV(ctx, service, proto, host)
-		if err == nil && !(len(recs) == 1 && recs[0].Target == ".") {
-			for _, rec := range recs {
-				ips, err := lookupIPs(ctx, r, strings.TrimSuffix(rec.Target, "."))
-				if err != nil {
-					continue
-				}
-				for _, ip := range ips {
-					out = append(out, netip.AddrPortFrom(ip, rec.Port))
-				}
-			}
-			if len(out) > 0 {
-				return out, nil
-			}
-		}
-		port = defaultPort(transport)
-	}
-	ips, err := lookupIPs(ctx, r, host)
-	if err != nil {
-		return nil, err
-	}
-	for _, ip := range ips {
-		out = append(out, netip.AddrPortFrom(ip, port))
-	}
-	return out, nil
-}
-
-// lookupIPs returns the addresses of name, IPv4 first.
-func lookupIPs(ctx context.Context, r Resolver, name string) ([]netip.Addr, error) {
-	addrs, err := r.LookupHost(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	var v4, v6 []netip.Addr
-	for _, a := range addrs {
-		ip, err := netip.ParseAddr(a)
-		switch {
-		case err != nil:
-		case ip.Is4() || ip.Is4In6():
-			v4 = append(v4, ip.Unmap())
-		default:
-			v6 = append(v6, ip)
-		}
-	}
-	if out := append(v4, v6...); len(out) > 0 {
-		return out, nil
-	}
-	return nil, errors.New("no usable address for " + name)
+	return loc.Resolve(ctx, sipdns.Query{Host: host, Port: port, Transport: tp})
 }

@@ -4,7 +4,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/call"
 	"github.com/kaopu/kaopu/internal/dialplan"
 	"github.com/kaopu/kaopu/internal/store"
@@ -75,13 +74,13 @@ func (m *Manager) Outbound(dialed string) []call.TrunkTarget {
 }
 
 // target is the call.TrunkTarget of number through trunk l; false when
-// the trunk's address is not known yet (its name did not resolve).
+// the trunk's address is not known yet (its name did not resolve). Its
+// Servers are the trunk's servers in order (RFC 3263 §4.3 failover).
 func (m *Manager) target(routeName, number string, l *line, emergency bool) (call.TrunkTarget, bool) {
-	addrs := l.addrs.Load()
-	if addrs == nil || len(*addrs) == 0 {
+	targets := l.targets.Load()
+	if targets == nil || len(*targets) == 0 {
 		return call.TrunkTarget{}, false
 	}
-	dst := (*addrs)[0]
 	e164, ok := m.cfg.Numbering.ToE164(number)
 	user := number
 	if ok && !emergency {
@@ -89,16 +88,15 @@ func (m *Manager) target(routeName, number string, l *line, emergency bool) (cal
 	} else {
 		e164 = ""
 	}
-	host, port, _ := splitAddress(l.t.Address)
-	uri := sip.Uri{Scheme: "sip", User: user, Host: host, Port: int(port)}
-	tp := strings.ToUpper(l.t.Transport)
-	if tp != "UDP" {
-		uri.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(tp)}}
+	servers := make([]store.Binding, 0, len(*targets))
+	for _, dst := range *targets {
+		uri := requestURI(l.t, user, dst)
+		servers = append(servers, store.Binding{AOR: user + "@" + l.t.Name, Contact: uri.String(),
+			Source: dst.Addr.String(), Transport: dst.Transport, Instance: call.DirectMark})
 	}
 	return call.TrunkTarget{
 		Trunk: l.t.Name, Route: routeName, Number: user, E164: e164,
-		Binding: store.Binding{AOR: user + "@" + l.t.Name, Contact: uri.String(), Source: dst.String(),
-			Transport: tp, Instance: call.DirectMark},
+		Binding: servers[0], Servers: servers,
 		Username: l.t.Username, Password: l.t.Password, CallerID: l.t.CallerID,
 		SendPAI: l.t.SendPAI, HonourPrivacy: l.t.HonourPrivacy, Emergency: emergency,
 		Codecs: l.t.Codecs, Media: l.t.Media,

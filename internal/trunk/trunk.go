@@ -2,17 +2,19 @@ package trunk
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
-	"net"
 	"net/netip"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/dialplan"
+	"github.com/kaopu/kaopu/internal/sipdns"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -37,7 +39,7 @@ type Config struct {
 	// Canonical turns a DID's target (user name or extension) into the
 	// user name; false when there is no such user.
 	Canonical func(login string) (string, bool)
-	Resolver  Resolver // nil: net.DefaultResolver
+	Resolver  Locator // nil: a sipdns.Resolver of the system's name servers
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -75,7 +77,12 @@ type line struct {
 	t        store.Trunk
 	networks []netip.Prefix
 
-	addrs      atomic.Pointer[[]netip.AddrPort] // resolved; nil until resolved
+	// targets are the trunk's servers in the order to try them, addrs
+	// their addresses (IP authentication of the carrier's calls); nil
+	// until resolved.
+	targets    atomic.Pointer[[]sipdns.Target]
+	addrs      atomic.Pointer[[]netip.AddrPort]
+	tlsRoots   *x509.CertPool // the trunk's TLSCA; nil: the system's
 	up         atomic.Bool
 	registered atomic.Bool
 	active     atomic.Int64 // calls through the trunk now, both ways
@@ -86,7 +93,7 @@ type line struct {
 // New makes a manager; Load reads the store, Run keeps it current.
 func New(cfg Config) *Manager {
 	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
+		cfg.Resolver = sipdns.New(sipdns.Config{})
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -223,11 +230,75 @@ func newLine(t store.Trunk, log *slog.Logger) *line {
 	l.up.Store(true)
 	if _, err := netip.ParseAddr(hostOf(t.Address)); err == nil {
 		// An IP address needs no lookup: known from the start.
-		if addrs, err := resolve(context.Background(), nil, t.Address, t.Transport); err == nil {
-			l.addrs.Store(&addrs)
+		if res, err := resolve(context.Background(), sipdns.New(sipdns.Config{Hosts: "-"}), t); err == nil {
+			l.setTargets(res.Targets)
 		}
 	}
+	if t.TLSCA != "" {
+		l.tlsRoots = x509.NewCertPool()
+		if !l.tlsRoots.AppendCertsFromPEM([]byte(t.TLSCA)) {
+			// kaopu trunk add checks the bundle; a broken one verifies nothing.
+			log.Warn("trunk TLS CA bundle has no certificate: the carrier cannot be verified", "trunk", t.Name)
+		}
+	}
+	if strings.EqualFold(t.Transport, "tls") && !t.TLSVerify && t.Enabled {
+		log.Warn("trunk TLS certificate not verified (tls_verify off): anyone on the path can pose as the carrier", "trunk", t.Name)
+	}
 	return l
+}
+
+// setTargets stores the trunk's servers and their addresses.
+func (l *line) setTargets(ts []sipdns.Target) {
+	addrs := make([]netip.AddrPort, 0, len(ts))
+	seen := map[netip.AddrPort]bool{}
+	for _, t := range ts {
+		if !seen[t.Addr] {
+			seen[t.Addr] = true
+			addrs = append(addrs, t.Addr)
+		}
+	}
+	l.targets.Store(&ts)
+	l.addrs.Store(&addrs)
+}
+
+// TLSPeer is how a verified TLS connection to a carrier is checked.
+type TLSPeer struct {
+	Trunk      string
+	ServerName string         // the trunk's host name (RFC 5922 §4)
+	Roots      *x509.CertPool // nil: the system's
+}
+
+// TLSPeer says whether a TLS connection to dst must verify the carrier's
+// certificate, and how: dst is a TLS server of an enabled trunk with
+// tls_verify on. Trunks whose address is an IP are checked against that
+// IP (a certificate with it as an IP SAN).
+func (m *Manager) TLSPeer(dst netip.AddrPort) (TLSPeer, bool) {
+	if m == nil {
+		return TLSPeer{}, false
+	}
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	s := m.snap.Load()
+	names := make([]string, 0, len(s.lines))
+	for n := range s.lines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		l := s.lines[n]
+		if !l.t.Enabled || !l.t.TLSVerify {
+			continue
+		}
+		ts := l.targets.Load()
+		if ts == nil {
+			continue
+		}
+		for _, t := range *ts {
+			if t.Transport == "TLS" && t.Addr == dst {
+				return TLSPeer{Trunk: n, ServerName: hostOf(l.t.Address), Roots: l.tlsRoots}, true
+			}
+		}
+	}
+	return TLSPeer{}, false
 }
 
 func hostOf(addr string) string {

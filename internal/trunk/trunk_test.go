@@ -3,14 +3,16 @@ package trunk
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaopu/kaopu/internal/dialplan"
+	"github.com/kaopu/kaopu/internal/sipdns"
+	"github.com/kaopu/kaopu/internal/sipdns/dnstest"
 	"github.com/kaopu/kaopu/internal/store"
 	"github.com/kaopu/kaopu/internal/store/sqlite"
 )
@@ -187,71 +189,60 @@ func TestAcquire(t *testing.T) {
 	}
 }
 
-type fakeDNS struct {
-	srv  map[string][]*net.SRV
-	host map[string][]string
-}
-
-func (f fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
-	if r, ok := f.srv["_"+service+"._"+proto+"."+name]; ok {
-		return "", r, nil
-	}
-	return "", nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-func (f fakeDNS) LookupHost(_ context.Context, name string) ([]string, error) {
-	if r, ok := f.host[name]; ok {
-		return r, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
 func TestResolve(t *testing.T) {
-	dns := fakeDNS{
-		srv: map[string][]*net.SRV{
-			"_sip._udp.carrier.example":  {{Target: "a.carrier.example.", Port: 5080}, {Target: "b.carrier.example.", Port: 5090}},
-			"_sips._tcp.carrier.example": {{Target: "a.carrier.example.", Port: 5061}},
-		},
-		host: map[string][]string{"a.carrier.example": {"2001:db8::1", "192.0.2.1"}, "b.carrier.example": {"192.0.2.2"},
-			"plain.example": {"192.0.2.3"}},
-	}
+	dns := dnstest.Start(t,
+		`carrier.example. 60 IN NAPTR 10 0 "s" "SIP+D2T" "" _sip._tcp.carrier.example.`,
+		`_sip._tcp.carrier.example. 60 IN SRV 0 0 5070 b.carrier.example.`,
+		`_sip._udp.carrier.example. 60 IN SRV 0 0 5080 a.carrier.example.`,
+		`_sip._udp.carrier.example. 60 IN SRV 1 0 5090 b.carrier.example.`,
+		`_sips._tcp.carrier.example. 60 IN SRV 0 0 5061 a.carrier.example.`,
+		`a.carrier.example. 60 IN AAAA 2001:db8::1`,
+		`a.carrier.example. 60 IN A 192.0.2.1`,
+		`b.carrier.example. 60 IN A 192.0.2.2`,
+		`plain.example. 60 IN A 192.0.2.3`,
+	)
+	loc := sipdns.New(sipdns.Config{Servers: []string{dns.Addr}, Hosts: "-", Timeout: 300 * time.Millisecond, Attempts: 1})
 	for _, tc := range []struct {
 		addr, tp string
 		want     []string
 		err      bool
 	}{
-		{"192.0.2.9", "udp", []string{"192.0.2.9:5060"}, false},
-		{"192.0.2.9", "tls", []string{"192.0.2.9:5061"}, false},
-		{"192.0.2.9:7000", "udp", []string{"192.0.2.9:7000"}, false},
-		{"carrier.example", "udp", []string{"192.0.2.1:5080", "[2001:db8::1]:5080", "192.0.2.2:5090"}, false},
-		{"carrier.example", "tls", []string{"192.0.2.1:5061", "[2001:db8::1]:5061"}, false},
-		{"plain.example", "udp", []string{"192.0.2.3:5060"}, false}, // no SRV: A at 5060
-		{"plain.example:5099", "tcp", []string{"192.0.2.3:5099"}, false},
+		{"192.0.2.9", "udp", []string{"UDP:192.0.2.9:5060"}, false},
+		{"192.0.2.9", "tls", []string{"TLS:192.0.2.9:5061"}, false},
+		{"192.0.2.9:7000", "udp", []string{"UDP:192.0.2.9:7000"}, false},
+		{"192.0.2.9", "auto", []string{"UDP:192.0.2.9:5060"}, false},
+		{"carrier.example", "udp", []string{"UDP:192.0.2.1:5080", "UDP:[2001:db8::1]:5080", "UDP:192.0.2.2:5090"}, false},
+		{"carrier.example", "tls", []string{"TLS:192.0.2.1:5061", "TLS:[2001:db8::1]:5061"}, false},
+		{"carrier.example", "auto", []string{"TCP:192.0.2.2:5070"}, false}, // NAPTR says TCP
+		{"plain.example", "udp", []string{"UDP:192.0.2.3:5060"}, false},    // no SRV: A at 5060
+		{"plain.example", "auto", []string{"UDP:192.0.2.3:5060"}, false},
+		{"plain.example:5099", "tcp", []string{"TCP:192.0.2.3:5099"}, false},
 		{"missing.example", "udp", nil, true},
 		{"bad host:x", "udp", nil, true},
 	} {
-		got, err := resolve(context.Background(), dns, tc.addr, tc.tp)
+		res, err := resolve(context.Background(), loc, store.Trunk{Address: tc.addr, Transport: tc.tp})
 		if (err != nil) != tc.err {
 			t.Errorf("%s/%s: error %v", tc.addr, tc.tp, err)
 			continue
 		}
 		var s []string
-		for _, a := range got {
+		for _, a := range res.Targets {
 			s = append(s, a.String())
 		}
-		if len(s) != len(tc.want) {
+		if !slices.Equal(s, tc.want) {
 			t.Errorf("%s/%s: %v, want %v", tc.addr, tc.tp, s, tc.want)
-			continue
-		}
-		for i := range s {
-			if s[i] != tc.want[i] {
-				t.Errorf("%s/%s: %v, want %v", tc.addr, tc.tp, s, tc.want)
-				break
-			}
 		}
 	}
-	var de *net.DNSError
-	if _, err := resolve(context.Background(), dns, "missing.example", "udp"); !errors.As(err, &de) {
+	if _, err := resolve(context.Background(), loc, store.Trunk{Address: "missing.example", Transport: "udp"}); !errors.Is(err, sipdns.ErrNotFound) {
 		t.Errorf("missing name: %v", err)
+	}
+}
+
+func TestDefaultTransport(t *testing.T) {
+	for addr, want := range map[string]string{"carrier.example": "auto", "carrier.example.": "auto", "carrier.example:5060": "udp",
+		"192.0.2.1": "udp", "[2001:db8::1]:5070": "udp", "bad host": "udp"} {
+		if got := DefaultTransport(addr); got != want {
+			t.Errorf("DefaultTransport(%q) = %s, want %s", addr, got, want)
+		}
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/sipdns"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -20,7 +20,8 @@ const (
 	requestTimeout = 5 * time.Second  // one REGISTER or OPTIONS
 	minBackoff     = 2 * time.Second  // first retry after a failure
 	maxBackoff     = 5 * time.Minute  // longest wait between retries
-	resolveEvery   = 10 * time.Minute // names are looked up again this often
+	resolveEvery   = 10 * time.Minute // names are looked up again at least this often
+	minRefresh     = 5 * time.Second  // and at most this often, whatever their TTL
 )
 
 // work runs one enabled trunk until ctx ends: it resolves the address,
@@ -48,13 +49,15 @@ func (m *Manager) work(ctx context.Context, l *line) {
 	}
 }
 
-// resolveLoop keeps the trunk's addresses current: looked up at start,
-// after a failure with backoff, and every resolveEvery.
+// resolveLoop keeps the trunk's servers current: looked up at start,
+// after a failure with backoff, and again when the records' TTL runs out
+// (between minRefresh and resolveEvery), so the addresses its calls may
+// come from follow DNS.
 func (m *Manager) resolveLoop(ctx context.Context, l *line, log *slog.Logger) {
 	backoff := minBackoff
 	for {
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		addrs, err := resolve(rctx, m.cfg.Resolver, l.t.Address, l.t.Transport)
+		res, err := resolve(rctx, m.cfg.Resolver, l.t)
 		cancel()
 		wait := resolveEvery
 		if err != nil {
@@ -64,11 +67,14 @@ func (m *Manager) resolveLoop(ctx context.Context, l *line, log *slog.Logger) {
 			log.Warn("trunk address not resolved", "address", l.t.Address, "error", err, "retry_in", backoff.String())
 			wait, backoff = backoff, min(2*backoff, maxBackoff)
 		} else {
-			if old := l.addrs.Load(); old == nil || fmt.Sprint(*old) != fmt.Sprint(addrs) {
-				log.Info("trunk address resolved", "address", l.t.Address, "addrs", fmt.Sprint(addrs))
+			if old := l.targets.Load(); old == nil || fmt.Sprint(*old) != fmt.Sprint(res.Targets) {
+				log.Info("trunk address resolved", "address", l.t.Address, "targets", fmt.Sprint(res.Targets))
 			}
-			l.addrs.Store(&addrs)
+			l.setTargets(res.Targets)
 			backoff = minBackoff
+			if res.TTL > 0 {
+				wait = min(max(res.TTL, minRefresh), resolveEvery)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -78,18 +84,41 @@ func (m *Manager) resolveLoop(ctx context.Context, l *line, log *slog.Logger) {
 	}
 }
 
-// dest is the trunk's first address, waiting for the lookup when needed.
-func (m *Manager) dest(ctx context.Context, l *line) (netip.AddrPort, bool) {
+// servers are the trunk's servers in order, waiting for the lookup when
+// needed.
+func (m *Manager) servers(ctx context.Context, l *line) ([]sipdns.Target, bool) {
 	for {
-		if a := l.addrs.Load(); a != nil && len(*a) > 0 {
-			return (*a)[0], true
+		if t := l.targets.Load(); t != nil && len(*t) > 0 {
+			return *t, true
 		}
 		select {
 		case <-ctx.Done():
-			return netip.AddrPort{}, false
+			return nil, false
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// nextServer reports whether a request to one of a trunk's servers
+// should be sent to the next one instead (RFC 3263 §4.3): it failed in
+// transport or timed out (no answer: res is nil), or the server
+// answered 503.
+func nextServer(res *sip.Response, err error) bool {
+	if res != nil {
+		return res.StatusCode == 503
+	}
+	return err != nil
+}
+
+// requestURI is the trunk's Request-URI (user, if any, at its address)
+// over target's transport.
+func requestURI(t store.Trunk, user string, target sipdns.Target) sip.Uri {
+	host, port, _ := splitAddress(t.Address)
+	u := sip.Uri{Scheme: "sip", User: user, Host: host, Port: int(port)}
+	if target.Transport != "UDP" {
+		u.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(target.Transport)}}
+	}
+	return u
 }
 
 // registerLoop registers with the carrier and refreshes the registration
@@ -137,52 +166,65 @@ type regState struct {
 // answers a 401/407 challenge with the trunk's credentials, and returns
 // the interval the carrier granted.
 func (m *Manager) register(ctx context.Context, l *line, expires time.Duration) (time.Duration, error) {
-	dst, ok := m.dest(ctx, l)
+	servers, ok := m.servers(ctx, l)
 	if !ok {
 		return 0, ctx.Err()
 	}
+	var err error
+	for i, target := range servers {
+		var granted time.Duration
+		var res *sip.Response
+		granted, res, err = m.registerAt(ctx, l, target, expires)
+		if !nextServer(res, err) || ctx.Err() != nil {
+			return granted, err
+		}
+		if i+1 < len(servers) {
+			m.log.Info("trunk server failed; trying the next", "trunk", l.t.Name, "server", target.String(), "error", err)
+		}
+	}
+	return 0, err
+}
+
+// registerAt sends one REGISTER to one server; res is its final answer
+// (nil on a transport error or timeout).
+func (m *Manager) registerAt(ctx context.Context, l *line, dst sipdns.Target, expires time.Duration) (time.Duration, *sip.Response, error) {
 	if l.reg.callID == "" {
 		l.reg.callID = sip.GenerateTagN(24) + "@kaopu"
 		l.reg.cseq = 1
 	}
-	host, port, _ := splitAddress(l.t.Address)
+	host, _, _ := splitAddress(l.t.Address)
 	aor := sip.Uri{Scheme: "sip", User: l.t.Username, Host: host}
-	ruri := sip.Uri{Scheme: "sip", Host: host, Port: int(port)}
-	tp := strings.ToUpper(l.t.Transport)
-	if tp != "UDP" {
-		ruri.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(tp)}}
-	}
-	req := sip.NewRequest(sip.REGISTER, ruri)
+	req := sip.NewRequest(sip.REGISTER, requestURI(l.t, "", dst))
 	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
 	req.AppendHeader(&sip.ToHeader{Address: aor})
 	cid := sip.CallIDHeader(l.reg.callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: l.reg.cseq, MethodName: sip.REGISTER})
-	contact := m.cfg.Sender.Contact(tp)
+	contact := m.cfg.Sender.Contact(dst.Transport)
 	contact.Address.User = l.t.Username
 	req.AppendHeader(&contact)
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
-	if err := m.cfg.Sender.Route(req, dst, tp); err != nil {
-		return 0, err
+	if err := m.cfg.Sender.Route(req, dst.Addr, dst.Transport); err != nil {
+		return 0, nil, fmt.Errorf("REGISTER to %s: %w", dst, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	res, err := m.cfg.Sender.Do(rctx, req)
 	l.reg.cseq = req.CSeq().SeqNo + 1
 	if err != nil {
-		return 0, fmt.Errorf("REGISTER to %s: %w", dst, err)
+		return 0, nil, fmt.Errorf("REGISTER to %s: %w", dst, err)
 	}
 	if (res.StatusCode == 401 || res.StatusCode == 407) && l.t.Password != "" {
 		res, err = m.cfg.Sender.DoDigestAuth(rctx, req, res, l.t.Username, l.t.Password)
 		l.reg.cseq = req.CSeq().SeqNo + 1
 		if err != nil {
-			return 0, fmt.Errorf("REGISTER to %s (with credentials): %w", dst, err)
+			return 0, nil, fmt.Errorf("REGISTER to %s (with credentials): %w", dst, err)
 		}
 	}
 	if res.StatusCode != 200 {
-		return 0, fmt.Errorf("REGISTER to %s: %d %s", dst, res.StatusCode, res.Reason)
+		return 0, res, fmt.Errorf("REGISTER to %s: %d %s", dst, res.StatusCode, res.Reason)
 	}
-	return grantedExpiry(res, contact, expires), nil
+	return grantedExpiry(res, contact, expires), res, nil
 }
 
 // grantedExpiry is the registration interval in a 2xx: our Contact's
@@ -231,33 +273,48 @@ func (m *Manager) qualifyLoop(ctx context.Context, l *line, log *slog.Logger) {
 	}
 }
 
-// qualify sends one OPTIONS to the trunk.
+// qualify sends an OPTIONS to the trunk's servers in turn until one
+// answers anything but 503 (RFC 3263 §4.3); a 408 is a failure too.
 func (m *Manager) qualify(ctx context.Context, l *line) error {
-	dst, ok := m.dest(ctx, l)
+	servers, ok := m.servers(ctx, l)
 	if !ok {
 		return ctx.Err()
 	}
-	host, port, _ := splitAddress(l.t.Address)
-	ruri := sip.Uri{Scheme: "sip", Host: host, Port: int(port)}
-	tp := strings.ToUpper(l.t.Transport)
-	if tp != "UDP" {
-		ruri.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(tp)}}
+	var err error
+	for _, dst := range servers {
+		var res *sip.Response
+		res, err = m.qualifyAt(ctx, l, dst)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !nextServer(res, err) {
+			if res.StatusCode == 408 {
+				return fmt.Errorf("OPTIONS to %s: %d %s", dst, res.StatusCode, res.Reason)
+			}
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("OPTIONS to %s: %d %s", dst, res.StatusCode, res.Reason)
+		}
 	}
+	return err
+}
+
+// qualifyAt sends one OPTIONS to one server.
+func (m *Manager) qualifyAt(ctx context.Context, l *line, dst sipdns.Target) (*sip.Response, error) {
+	ruri := requestURI(l.t, "", dst)
 	req := sip.NewRequest(sip.OPTIONS, ruri)
 	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: m.cfg.Domain},
 		Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
 	req.AppendHeader(&sip.ToHeader{Address: ruri})
-	if err := m.cfg.Sender.Route(req, dst, tp); err != nil {
-		return err
+	if err := m.cfg.Sender.Route(req, dst.Addr, dst.Transport); err != nil {
+		return nil, fmt.Errorf("OPTIONS to %s: %w", dst, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, min(requestTimeout, max(l.t.Qualify, time.Second)))
 	defer cancel()
 	res, err := m.cfg.Sender.Do(rctx, req)
 	if err != nil {
-		return fmt.Errorf("OPTIONS to %s: %w", dst, err)
+		return nil, fmt.Errorf("OPTIONS to %s: %w", dst, err)
 	}
-	if res.StatusCode == 408 || res.StatusCode == 503 {
-		return fmt.Errorf("OPTIONS to %s: %d %s", dst, res.StatusCode, res.Reason)
-	}
-	return nil
+	return res, nil
 }
