@@ -49,7 +49,9 @@ type Config struct {
 	// over a transport ("UDP", "TCP", "TLS", ...); a refusal is 403 "TLS
 	// required" (secure.go). Nil allows every transport.
 	SignallingAllowed func(user, transport string) bool
-	Resolver          Resolver // nil: net.DefaultResolver
+	// Resolver locates other domains' servers (RFC 3263); nil: a
+	// sipdns.Resolver of the system's name servers, UDP and TCP.
+	Resolver ServerLocator
 	// MediaEncryption is the global media encryption policy,
 	// PolicyOptional ("" too) or PolicyRequired; see mediaPolicy.
 	MediaEncryption string

@@ -9,12 +9,12 @@ package call
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/sipdns"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -29,11 +29,10 @@ type Federation struct {
 	Outbound bool
 }
 
-// Resolver is the DNS that calls to other domains need; *net.Resolver is
-// one.
-type Resolver interface {
-	LookupSRV(ctx context.Context, service, proto, name string) (cname string, addrs []*net.SRV, err error)
-	LookupHost(ctx context.Context, host string) (addrs []string, err error)
+// ServerLocator finds another domain's SIP servers in DNS (RFC 3263);
+// *sipdns.Resolver is one.
+type ServerLocator interface {
+	Resolve(ctx context.Context, q sipdns.Query) (sipdns.Result, error)
 }
 
 // dnsTimeout bounds locating another domain's server: the caller waits
@@ -148,110 +147,46 @@ func (m *Manager) remote(u sip.Uri) (store.Binding, bool, *refusal) {
 	return b, true, nil
 }
 
-// locate finds the server of another domain for u, RFC 3263 §4
-// simplified: no NAPTR; SRV _sip._udp then _sip._tcp (only the URI's
-// transport= when it has one) unless the URI has a port; else the
-// domain's own addresses (A/AAAA) on port 5060. The first SRV record
-// (lowest priority, by weight) and its first address win: the call has one
-// target. A domain that does not exist, has no SIP server (SRV target
-// "."), or no address is 404; a DNS failure is 503.
+// locate finds the server of another domain for u with RFC 3263 §4
+// (sipdns): NAPTR, then SRV (_sip._tcp, _sip._udp), then the domain's
+// A/AAAA on 5060; only the URI's transport= when it has one, only A/AAAA
+// when it has a port. UDP and TCP only: TLS toward other domains is not
+// done yet. The first target wins: the call has one. A domain that does
+// not exist, has no SIP server (SRV target "."), or no address is 404; a
+// DNS failure is 503.
 func (m *Manager) locate(ctx context.Context, u sip.Uri) (store.Binding, *refusal) {
 	host := strings.TrimSuffix(u.Host, ".")
 	if !strings.EqualFold(u.Scheme, "sip") {
 		// sips: needs TLS toward the other domain, which we do not do yet.
 		return store.Binding{}, &refusal{416, "Unsupported URI Scheme"}
 	}
-	transports := []string{"udp", "tcp"}
+	q := sipdns.Query{Host: host, Port: uint16(u.Port)}
 	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
 		v = strings.ToLower(v)
 		if v != "udp" && v != "tcp" {
 			return store.Binding{}, &refusal{503, "Transport Not Supported"}
 		}
-		transports = []string{v}
+		q.Transport = strings.ToUpper(v)
 	}
 	r := m.cfg.Resolver
 	if r == nil {
-		r = net.DefaultResolver
+		r = sipdns.New(sipdns.Config{Transports: []string{"UDP", "TCP"}})
 	}
-	failed := false // a lookup failed for another reason than "no such record"
-	var addr netip.AddrPort
-	tp := transports[0]
-	if u.Port == 0 {
-	srv:
-		for _, t := range transports {
-			_, recs, err := r.LookupSRV(ctx, "sip", t, host)
-			if err != nil {
-				failed = failed || !notFound(err)
-				continue
-			}
-			if len(recs) == 1 && recs[0].Target == "." {
-				// RFC 2782: the service is decidedly not available here.
-				return store.Binding{}, &refusal{404, "Not Found"}
-			}
-			for _, rec := range recs {
-				ip, err := lookupAddr(ctx, r, rec.Target)
-				if err != nil {
-					failed = failed || !notFound(err)
-					continue
-				}
-				addr, tp = netip.AddrPortFrom(ip, rec.Port), t
-				break srv
-			}
-		}
+	res, err := r.Resolve(ctx, q)
+	switch {
+	case errors.Is(err, sipdns.ErrNotFound) || errors.Is(err, sipdns.ErrNoService):
+		return store.Binding{}, &refusal{404, "Not Found"}
+	case err != nil:
+		m.log.Warn("locating another domain failed", "domain", host, "error", err)
+		return store.Binding{}, &refusal{503, "Service Unavailable"}
 	}
-	if !addr.IsValid() {
-		// RFC 3263 §4.2: no SRV (or an explicit port): the domain's own
-		// addresses, at the URI's port or the default one.
-		ip, err := lookupAddr(ctx, r, host)
-		if err != nil {
-			if failed || !notFound(err) {
-				return store.Binding{}, &refusal{503, "Service Unavailable"}
-			}
-			return store.Binding{}, &refusal{404, "Not Found"}
-		}
-		port := u.Port
-		if port == 0 {
-			port = 5060
-		}
-		addr = netip.AddrPortFrom(ip, uint16(port))
-	}
+	t := res.Targets[0]
 	// The Request-URI keeps the domain (its server checks it is its own);
 	// the request goes to the address found.
 	contact := sip.Uri{Scheme: "sip", User: u.User, Host: host, Port: u.Port}
 	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
 		contact.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(v)}}
 	}
-	return store.Binding{AOR: u.User + "@" + host, Contact: contact.String(), Source: addr.String(),
-		Transport: strings.ToUpper(tp), Instance: DirectMark}, nil
-}
-
-// lookupAddr is the first address of name, IPv4 first (our listeners and
-// most SIP servers are IPv4).
-func lookupAddr(ctx context.Context, r Resolver, name string) (netip.Addr, error) {
-	addrs, err := r.LookupHost(ctx, name)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	var v6 netip.Addr
-	for _, a := range addrs {
-		ip, err := netip.ParseAddr(a)
-		switch {
-		case err != nil:
-		case ip.Is4() || ip.Is4In6():
-			return ip.Unmap(), nil
-		case !v6.IsValid():
-			v6 = ip
-		}
-	}
-	if v6.IsValid() {
-		return v6, nil
-	}
-	return netip.Addr{}, &net.DNSError{Err: "no usable address", Name: name, IsNotFound: true}
-}
-
-// notFound tells "no such name or record" from a failure to ask (timeout,
-// server failure).
-func notFound(err error) bool {
-	var de *net.DNSError
-	return errors.As(err, &de) && de.IsNotFound
+	return store.Binding{AOR: u.User + "@" + host, Contact: contact.String(), Source: t.Addr.String(),
+		Transport: t.Transport, Instance: DirectMark}, nil
 }

@@ -1,50 +1,66 @@
 package call
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/kaopu/kaopu/internal/sipdns"
+	"github.com/kaopu/kaopu/internal/sipdns/dnstest"
 )
 
-// fakeDNS answers from maps and records every question.
+// fakeDNS is a zone for a test DNS server: SRV records and addresses
+// by name, and names whose questions go unanswered (a timeout).
 type fakeDNS struct {
 	srv   map[string][]*net.SRV // "_sip._udp.beta.test"
 	hosts map[string][]string
-	fail  map[string]bool // names whose lookups fail (timeout, SERVFAIL)
-	asked []string
+	fail  map[string]bool
+	raw   []string // more records, in master-file syntax (NAPTR)
 }
 
-func (f *fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
-	q := fmt.Sprintf("_%s._%s.%s", service, proto, name)
-	f.asked = append(f.asked, "SRV "+q)
-	if f.fail[q] {
-		return "", nil, &net.DNSError{Err: "server misbehaving", Name: q, IsTemporary: true}
-	}
-	if recs, ok := f.srv[q]; ok {
-		return q, recs, nil
-	}
-	return "", nil, &net.DNSError{Err: "no such host", Name: q, IsNotFound: true}
+// fedDNS is sipdns (UDP and TCP, as federation uses it) over a test DNS
+// server serving a fakeDNS zone.
+type fedDNS struct {
+	*sipdns.Resolver
+	srv *dnstest.Server
 }
 
-func (f *fakeDNS) LookupHost(_ context.Context, host string) ([]string, error) {
-	f.asked = append(f.asked, "A "+host)
-	if f.fail[host] {
-		return nil, &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true, IsTemporary: true}
+func (f fakeDNS) start(t *testing.T) *fedDNS {
+	t.Helper()
+	var rrs []string
+	for name, recs := range f.srv {
+		for _, r := range recs {
+			rrs = append(rrs, fmt.Sprintf("%s. 60 IN SRV %d %d %d %s", strings.TrimSuffix(name, "."), r.Priority, r.Weight, r.Port, r.Target))
+		}
 	}
-	if addrs, ok := f.hosts[host]; ok {
-		return addrs, nil
+	for name, addrs := range f.hosts {
+		for _, a := range addrs {
+			typ := "A"
+			if strings.Contains(a, ":") {
+				typ = "AAAA"
+			}
+			rrs = append(rrs, fmt.Sprintf("%s. 60 IN %s %s", strings.TrimSuffix(name, "."), typ, a))
+		}
 	}
-	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	srv := dnstest.Start(t, append(rrs, f.raw...)...)
+	for name := range f.fail {
+		srv.Silence(name)
+	}
+	return &fedDNS{srv: srv, Resolver: sipdns.New(sipdns.Config{Servers: []string{srv.Addr}, Hosts: "-",
+		Transports: []string{"UDP", "TCP"}, Timeout: 150 * time.Millisecond, Attempts: 1})}
 }
+
+// asked are the questions the server got, "TYPE name." in order.
+func (f *fedDNS) asked() []string { return f.srv.Queries() }
 
 // fedManager is a manager of domain beta.test listening on 127.0.0.3:5060
 // (UDP and TCP) and 127.0.0.3:5061 (TLS).
-func fedManager(fed Federation, r Resolver) *Manager {
+func fedManager(fed Federation, r ServerLocator) *Manager {
 	self := func(host string, port int) bool {
 		return host == "127.0.0.3" && (port == 0 || port == 5060 || port == 5061)
 	}
@@ -102,7 +118,7 @@ func TestGuest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dns := &fakeDNS{}
+			dns := fakeDNS{}.start(t)
 			m := fedManager(tc.fed, dns)
 			req := invite(t, tc.ruri, tc.from)
 			caller, ok := m.guest(req)
@@ -113,16 +129,16 @@ func TestGuest(t *testing.T) {
 				return
 			}
 			// A guest reaches our users only: no remote target, no DNS.
-			if b, remote, rf := m.remote(req.Recipient); remote || rf != nil || len(dns.asked) > 0 {
+			if b, remote, rf := m.remote(req.Recipient); remote || rf != nil || len(dns.asked()) > 0 {
 				t.Fatalf("guest's Request-URI %s gave remote=%v target %+v refusal %v, DNS %v; want our users only",
-					tc.ruri, remote, b, rf, dns.asked)
+					tc.ruri, remote, b, rf, dns.asked())
 			}
 		})
 	}
 }
 
 // TestRemoteDomain: where an authenticated call to another domain goes
-// (RFC 3263 simplified: SRV over UDP then TCP, else A/AAAA on 5060), and
+// (RFC 3263: NAPTR, SRV over TCP and UDP, else A/AAAA on 5060), and
 // the refusals when it cannot.
 func TestRemoteDomain(t *testing.T) {
 	both := Federation{Inbound: true, Outbound: true}
@@ -141,22 +157,30 @@ func TestRemoteDomain(t *testing.T) {
 			fakeDNS{srv: map[string][]*net.SRV{"_sip._udp.alpha.test": srv("sip1.alpha.test.", 5080)},
 				hosts: map[string][]string{"sip1.alpha.test.": {"127.0.0.2"}}},
 			"UDP 127.0.0.2:5080 sip:alice@alpha.test",
-			[]string{"SRV _sip._udp.alpha.test", "A sip1.alpha.test."}},
+			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "SRV _sip._udp.alpha.test.", "A sip1.alpha.test.", "AAAA sip1.alpha.test."}},
 		{"SRV over TCP only", both, "sip:alice@alpha.test",
 			fakeDNS{srv: map[string][]*net.SRV{"_sip._tcp.alpha.test": srv("sip1.alpha.test.", 5090)},
 				hosts: map[string][]string{"sip1.alpha.test.": {"127.0.0.2"}}},
 			"TCP 127.0.0.2:5090 sip:alice@alpha.test",
-			[]string{"SRV _sip._udp.alpha.test", "SRV _sip._tcp.alpha.test", "A sip1.alpha.test."}},
+			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "A sip1.alpha.test.", "AAAA sip1.alpha.test.", "SRV _sip._udp.alpha.test."}},
 		{"first SRV target without address: the next one", both, "sip:alice@alpha.test",
 			fakeDNS{srv: map[string][]*net.SRV{"_sip._udp.alpha.test": {
 				{Target: "gone.alpha.test.", Port: 5070}, {Target: "sip2.alpha.test.", Port: 5072}}},
 				hosts: map[string][]string{"sip2.alpha.test.": {"127.0.0.2"}}},
 			"UDP 127.0.0.2:5072 sip:alice@alpha.test",
-			[]string{"SRV _sip._udp.alpha.test", "A gone.alpha.test.", "A sip2.alpha.test."}},
+			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "SRV _sip._udp.alpha.test.",
+				"A gone.alpha.test.", "AAAA gone.alpha.test.", "A sip2.alpha.test.", "AAAA sip2.alpha.test."}},
+		{"NAPTR chooses TCP", both, "sip:alice@alpha.test",
+			fakeDNS{raw: []string{`alpha.test. 60 IN NAPTR 10 0 "s" "SIP+D2T" "" _sip._tcp.alpha.test.`,
+				`alpha.test. 60 IN NAPTR 20 0 "s" "SIPS+D2T" "" _sips._tcp.alpha.test.`},
+				srv:   map[string][]*net.SRV{"_sip._tcp.alpha.test": srv("sip1.alpha.test.", 5090), "_sip._udp.alpha.test": srv("sip1.alpha.test.", 5080)},
+				hosts: map[string][]string{"sip1.alpha.test.": {"127.0.0.2"}}},
+			"TCP 127.0.0.2:5090 sip:alice@alpha.test",
+			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "A sip1.alpha.test.", "AAAA sip1.alpha.test."}},
 		{"no SRV: A on 5060", both, "sip:alice@alpha.test",
 			fakeDNS{hosts: map[string][]string{"alpha.test": {"127.0.0.2"}}},
 			"UDP 127.0.0.2:5060 sip:alice@alpha.test",
-			[]string{"SRV _sip._udp.alpha.test", "SRV _sip._tcp.alpha.test", "A alpha.test"}},
+			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "SRV _sip._udp.alpha.test.", "A alpha.test.", "AAAA alpha.test."}},
 		{"IPv4 preferred", both, "sip:alice@alpha.test",
 			fakeDNS{hosts: map[string][]string{"alpha.test": {"2001:db8::2", "127.0.0.2"}}},
 			"UDP 127.0.0.2:5060 sip:alice@alpha.test", nil},
@@ -167,13 +191,13 @@ func TestRemoteDomain(t *testing.T) {
 			fakeDNS{srv: map[string][]*net.SRV{"_sip._udp.alpha.test": srv("sip1.alpha.test.", 5080)},
 				hosts: map[string][]string{"alpha.test": {"127.0.0.2"}}},
 			"UDP 127.0.0.2:5999 sip:alice@alpha.test:5999",
-			[]string{"A alpha.test"}},
+			[]string{"A alpha.test.", "AAAA alpha.test."}},
 		{"transport=tcp: only the TCP SRV", both, "sip:alice@alpha.test;transport=TCP",
 			fakeDNS{srv: map[string][]*net.SRV{"_sip._udp.alpha.test": srv("udp.alpha.test.", 5080),
 				"_sip._tcp.alpha.test": srv("tcp.alpha.test.", 5090)},
 				hosts: map[string][]string{"tcp.alpha.test.": {"127.0.0.2"}, "udp.alpha.test.": {"127.0.0.9"}}},
 			"TCP 127.0.0.2:5090 sip:alice@alpha.test;transport=tcp",
-			[]string{"SRV _sip._tcp.alpha.test", "A tcp.alpha.test."}},
+			[]string{"SRV _sip._tcp.alpha.test.", "A tcp.alpha.test.", "AAAA tcp.alpha.test."}},
 		{"SRV lookup fails but A answers", both, "sip:alice@alpha.test",
 			fakeDNS{fail: map[string]bool{"_sip._udp.alpha.test": true},
 				hosts: map[string][]string{"alpha.test": {"127.0.0.2"}}},
@@ -205,8 +229,8 @@ func TestRemoteDomain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dns := tc.dns
-			m := fedManager(tc.fed, &dns)
+			dns := tc.dns.start(t)
+			m := fedManager(tc.fed, dns)
 			var u sip.Uri
 			if err := sip.ParseUri(tc.ruri, &u); err != nil {
 				t.Fatal(err)
@@ -225,10 +249,10 @@ func TestRemoteDomain(t *testing.T) {
 				}
 			}
 			if got != tc.want {
-				t.Fatalf("remote(%s) = %q (%+v), want %q; DNS asked %v", tc.ruri, got, b, tc.want, dns.asked)
+				t.Fatalf("remote(%s) = %q (%+v), want %q; DNS asked %v", tc.ruri, got, b, tc.want, dns.asked())
 			}
-			if tc.asked != nil && !slices.Equal(dns.asked, tc.asked) {
-				t.Fatalf("DNS asked %q, want %q", dns.asked, tc.asked)
+			if tc.asked != nil && !slices.Equal(dns.asked(), tc.asked) {
+				t.Fatalf("DNS asked %q, want %q", dns.asked(), tc.asked)
 			}
 		})
 	}
