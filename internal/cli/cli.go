@@ -40,7 +40,8 @@ Usage:
   kaopu account add NAME --prepaid|--postpaid [--credit-limit X] [--plan DECK]
                 [--currency EUR] | set NAME ... | credit NAME AMOUNT [--reason TEXT] |
                 list | show NAME
-  kaopu trunk   add NAME --address HOST[:PORT] [--transport udp|tcp|tls] [--auth ip|register]
+  kaopu trunk   add NAME --address HOST[:PORT] [--transport auto|udp|tcp|tls] [--auth ip|register]
+                [--tls-verify=false] [--tls-ca FILE]
                 [--username U --password PW] [--networks CIDRS] [--channels N]
                 [--caller-id NUM] [--pai] [--number-format e164|digits|national]
                 [--qualify SECONDS] | set NAME [flags] | list | show NAME | del NAME

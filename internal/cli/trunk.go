@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +20,8 @@ import (
 	"github.com/kaopu/kaopu/internal/trunk"
 )
 
-const trunkHelp = `kaopu trunk add NAME --address HOST[:PORT] [--transport udp|tcp|tls]
+const trunkHelp = `kaopu trunk add NAME --address HOST[:PORT] [--transport auto|udp|tcp|tls]
+                 [--tls-verify=true|false] [--tls-ca FILE]
                  [--auth ip|register] [--username U --password PW] [--networks CIDR,...]
                  [--channels N] [--codecs G722,PCMA] [--media rtp|srtp|best-effort]
                  [--caller-id NUMBER] [--pai]
@@ -41,14 +44,16 @@ var trunkNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // trunkFlags are add's and set's flags.
 type trunkFlags struct {
-	address, transport, auth, username, password, networks, codecs, callerID, format, media string
-	channels, qualify, expires                                                              int
-	pai, privacy, disabled, enabled                                                         bool
+	address, transport, auth, username, password, networks, codecs, callerID, format, media, tlsCA string
+	channels, qualify, expires                                                                     int
+	pai, privacy, disabled, enabled, tlsVerify                                                     bool
 }
 
 func (f *trunkFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.address, "address", "", "carrier `HOST[:PORT]`; a name without port is located with DNS SRV, then A")
-	fs.StringVar(&f.transport, "transport", "udp", "udp, tcp or tls")
+	fs.StringVar(&f.address, "address", "", "carrier `HOST[:PORT]` (IP or name); a name is located with DNS (RFC 3263: NAPTR with --transport auto, SRV without a port, then A/AAAA)")
+	fs.StringVar(&f.transport, "transport", "", "auto (DNS NAPTR/SRV chooses), udp, tcp or tls (default: auto for a name without port, else udp)")
+	fs.BoolVar(&f.tlsVerify, "tls-verify", true, "over TLS, verify the carrier's certificate against the address's host name (--tls-verify=false: accept any, logged as a warning)")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM `FILE` of the CA certificates the carrier's certificate must chain to (stored; default: the system's)")
 	fs.StringVar(&f.auth, "auth", "ip", "ip (the carrier knows our address) or register (we register with --username/--password)")
 	fs.StringVar(&f.username, "username", "", "user name for the carrier's digest challenges (and registration)")
 	fs.StringVar(&f.password, "password", "", "password for the carrier's digest challenges (stored; never logged)")
@@ -75,6 +80,26 @@ func (f *trunkFlags) apply(t *store.Trunk, set map[string]bool, all bool) error 
 	}
 	if has("transport") {
 		t.Transport = strings.ToLower(f.transport)
+		if t.Transport == "" {
+			t.Transport = trunk.DefaultTransport(t.Address)
+		}
+	}
+	if has("tls-verify") {
+		t.TLSVerify = f.tlsVerify
+	}
+	if set["tls-ca"] {
+		if f.tlsCA == "" {
+			t.TLSCA = "" // --tls-ca "": back to the system's roots
+		} else {
+			pem, err := os.ReadFile(f.tlsCA)
+			if err != nil {
+				return fmt.Errorf("--tls-ca: %w", err)
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--tls-ca %s: no PEM certificate in it", f.tlsCA)
+			}
+			t.TLSCA = string(pem)
+		}
 	}
 	if has("auth") {
 		t.Auth = strings.ToLower(f.auth)
@@ -151,8 +176,8 @@ func (f *trunkFlags) apply(t *store.Trunk, set map[string]bool, all bool) error 
 		return errors.New("--address is required")
 	case trunk.ValidAddress(t.Address) != nil:
 		return fmt.Errorf("--address: %v", trunk.ValidAddress(t.Address))
-	case t.Transport != "udp" && t.Transport != "tcp" && t.Transport != "tls":
-		return fmt.Errorf("--transport %q: want udp, tcp or tls", t.Transport)
+	case t.Transport != "udp" && t.Transport != "tcp" && t.Transport != "tls" && t.Transport != trunk.TransportAuto:
+		return fmt.Errorf("--transport %q: want auto, udp, tcp or tls", t.Transport)
 	case t.Auth != store.TrunkAuthIP && t.Auth != store.TrunkAuthRegister:
 		return fmt.Errorf("--auth %q: want ip or register", t.Auth)
 	case t.Auth == store.TrunkAuthRegister && (t.Username == "" || t.Password == ""):
@@ -302,6 +327,7 @@ func (e *env) trunk(args []string) int {
 			{"channels", limit(t.Channels)}, {"codecs", strings.Join(t.Codecs, ",")}, {"media", t.Media}, {"caller_id", t.CallerID},
 			{"send_pai", strconv.FormatBool(t.SendPAI)}, {"honour_privacy", strconv.FormatBool(t.HonourPrivacy)},
 			{"number_format", t.NumberFormat}, {"qualify", t.Qualify.String()}, {"expires", t.Expires.String()},
+			{"tls_verify", strconv.FormatBool(t.TLSVerify)}, {"tls_ca", caSummary(t.TLSCA)},
 			{"enabled", strconv.FormatBool(t.Enabled)}, {"created", t.Created.UTC().Format(time.RFC3339)},
 		} {
 			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
@@ -314,6 +340,14 @@ func (e *env) trunk(args []string) int {
 		fmt.Fprintf(e.stdout, "deleted trunk %s\n", pos[0])
 	}
 	return exitOK
+}
+
+// caSummary describes a trunk's CA bundle without printing it.
+func caSummary(pem string) string {
+	if pem == "" {
+		return "(system roots)"
+	}
+	return fmt.Sprintf("(%d certificates)", strings.Count(pem, "-----BEGIN CERTIFICATE-----"))
 }
 
 func limit(n int) string {

@@ -24,7 +24,7 @@ func TestStreamSource(t *testing.T) {
 		{"127.0.0.2:5060", "127.0.0.2"},
 		{"0.0.0.0:5060", "127.0.0.1"},
 	} {
-		tl := sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil, streamSource(tc.listen))
+		tl := sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil, streamSource(tc.listen, nil))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: raddr.IP.String(), Port: raddr.Port,
 			UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}})

@@ -36,7 +36,14 @@ func (s *Server) route(req *sip.Request, b store.Binding) error {
 		req.Laddr = sip.Addr{IP: ua.IP, Port: ua.Port}
 	case "TCP", "TLS":
 		if b.Instance == call.DirectMark {
-			return nil // a direct call: Source is the Contact's address
+			// A direct call: Source is the Contact's address. A carrier
+			// whose certificate is verified gets a connection we checked.
+			if dst, err := netip.ParseAddrPort(b.Source); err == nil && tp == "TLS" {
+				if peer, ok := s.trunkSrc.Load().TLSPeer(dst); ok {
+					return s.trunkTLS.ensure(dst, peer)
+				}
+			}
+			return nil
 		}
 		if _, err := s.ua.TransportLayer().GetConnection(tp, b.Source); err == nil {
 			return nil // the phone's own connection is still open

@@ -32,6 +32,7 @@ import (
 	"github.com/kaopu/kaopu/internal/media"
 	"github.com/kaopu/kaopu/internal/pbx"
 	"github.com/kaopu/kaopu/internal/registrar"
+	"github.com/kaopu/kaopu/internal/sipdns"
 	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store/sqlite"
 	"github.com/kaopu/kaopu/internal/trunk"
@@ -62,6 +63,7 @@ type Server struct {
 	client    *sipgo.Client
 	calls     *call.Manager
 	trunks    *trunk.Manager
+	trunkTLS  *trunkTLS // verified TLS connections to carriers (trunktls.go)
 	// trunkSrc is trunks once it exists, for the source checks that start
 	// before it (bans, rate limit, per-source caps).
 	trunkSrc atomic.Pointer[trunk.Manager]
@@ -523,10 +525,12 @@ func (s *Server) Start(ctx context.Context) error {
 		tlsConf = tlsConfig(certs)
 	}
 
+	s.trunkTLS = &trunkTLS{s: s}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("kaopu/"+version.Version),
 		sipgo.WithUserAgentHostname(s.realm),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.gate.StreamFilter), streamSource(cfg.SIP.Listen)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.gate.StreamFilter),
+			streamSource(cfg.SIP.Listen, s.trunkTLS.refuse)),
 		sipgo.WithUserAgenTLSConfig(clientTLSConfig()),
 	)
 	if err != nil {
@@ -622,7 +626,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.billStart = newBillingStartHistogram()
 	go s.preloadDecks(ctx)
 	s.trunks = trunk.New(trunk.Config{Store: s.st, Sender: trunkSender{s, s.contacts(contact)}, Numbering: Numbering(cfg),
-		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log,
+		Emergency: cfg.Calls.EmergencyNumbers, Domain: s.realm, Log: s.log, Resolver: sipdns.New(sipdns.Config{}),
 		Canonical: func(login string) (string, bool) { return canonical{s.dir}.CanonicalUser(login) }})
 	s.trunkSrc.Store(s.trunks)
 	if err := s.trunks.Load(ctx); err != nil {
@@ -644,10 +648,12 @@ func (s *Server) Start(ctx context.Context) error {
 		Policy:            s.dir.Policy,
 		SignallingAllowed: s.signallingAllowed,
 		Federation:        call.Federation{Inbound: cfg.Calls.FederationInbound(), Outbound: cfg.Calls.FederationOutbound()},
-		MediaEncryption:   cfg.Security.MediaEncryption,
-		Gateway:           s.trunks,
-		Groups:            s.pbx.Group,
-		OnTrunkCall:       s.chargeTrunkCall}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
+		// TLS toward other domains is not done yet (federation.go).
+		Resolver:        sipdns.New(sipdns.Config{Transports: []string{"UDP", "TCP"}}),
+		MediaEncryption: cfg.Security.MediaEncryption,
+		Gateway:         s.trunks,
+		Groups:          s.pbx.Group,
+		OnTrunkCall:     s.chargeTrunkCall}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.bounded(s.validated(s.calls.OnInvite)))
 	srv.OnAck(s.calls.OnAck)
@@ -759,6 +765,9 @@ func (s *Server) Close() error {
 		// Waits for the trunks' workers, which unregister from carriers.
 		s.trunkStop()
 		s.trunks.Wait()
+	}
+	if s.trunkTLS != nil {
+		s.trunkTLS.close()
 	}
 	if s.ua != nil {
 		s.ua.Close()
