@@ -603,6 +603,7 @@ type forked struct {
 	callerGone bool // the caller cancelled
 	noAnswer   bool // the no-answer timeout
 	silent     bool // spec.setup passed with no response at all
+	unreached  bool // no request could be sent to any target
 	done       func()
 }
 
@@ -696,6 +697,7 @@ func (m *Manager) fork(c *Call, targets []store.Binding, spec legSpec) forked {
 		}()
 	}
 	if started == 0 {
+		r.unreached = true
 		return r
 	}
 

@@ -372,7 +372,9 @@ func (m *Manager) ringTrunks(c *Call, req *sip.Request, plan []TrunkTarget, emer
 		m.reject(c, 488, "Not Acceptable Here")
 		return false
 	}
-	if tried == 0 {
+	if tried == 0 || last.unreached {
+		// No trunk to try, or none of them could be reached (connection
+		// refused, TLS not verified): the phone network is unavailable.
 		c.Log.Warn("no trunk available for the call", "number", c.Dialed)
 		m.reject(c, 503, "Service Unavailable")
 		return false

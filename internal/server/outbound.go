@@ -38,8 +38,12 @@ func (s *Server) route(req *sip.Request, b store.Binding) error {
 		if b.Instance == call.DirectMark {
 			// A direct call: Source is the Contact's address. A carrier
 			// whose certificate is verified gets a connection we checked.
-			if dst, err := netip.ParseAddrPort(b.Source); err == nil && tp == "TLS" {
-				if peer, ok := s.trunkSrc.Load().TLSPeer(dst); ok {
+			if tp == "TLS" && b.Trunk != "" {
+				if peer, ok := s.trunkSrc.Load().TLSPeer(b.Trunk); ok {
+					dst, err := netip.ParseAddrPort(b.Source)
+					if err != nil {
+						return err
+					}
 					return s.trunkTLS.ensure(dst, peer)
 				}
 			}

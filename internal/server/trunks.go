@@ -36,8 +36,8 @@ func (t trunkSender) DoDigestAuth(ctx context.Context, req *sip.Request, res *si
 	return t.s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: password})
 }
 
-func (t trunkSender) Route(req *sip.Request, dst netip.AddrPort, transport string) error {
-	return t.s.route(req, store.Binding{Source: dst.String(), Transport: transport, Instance: call.DirectMark})
+func (t trunkSender) Route(req *sip.Request, trunk string, dst netip.AddrPort, transport string) error {
+	return t.s.route(req, store.Binding{Source: dst.String(), Transport: transport, Instance: call.DirectMark, Trunk: trunk})
 }
 
 func (t trunkSender) Contact(transport string) sip.ContactHeader {

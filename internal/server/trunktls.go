@@ -12,6 +12,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kaopu/kaopu/internal/trunk"
 )
 
@@ -109,7 +111,7 @@ func (t *trunkTLS) refuse(addr string) error {
 	if err != nil {
 		return nil
 	}
-	if _, ok := t.s.trunkSrc.Load().TLSPeer(ap); ok {
+	if t.s.trunkSrc.Load().VerifiesTLS(ap) {
 		return fmt.Errorf("%s: %w", addr, errUnverifiedTLS)
 	}
 	return nil
@@ -120,8 +122,8 @@ func (t *trunkTLS) refuse(addr string) error {
 func (t *trunkTLS) ensure(dst netip.AddrPort, peer trunk.TLSPeer) error {
 	tl := t.s.ua.TransportLayer()
 	key := dst.String()
-	if _, err := tl.GetConnection("TLS", key); err == nil {
-		return nil
+	if c, err := tl.GetConnection("TLS", key); err == nil {
+		return t.check(c, key, peer)
 	}
 	t.start.Do(func() {
 		addr := t.s.TLSAddr
@@ -146,8 +148,8 @@ func (t *trunkTLS) ensure(dst netip.AddrPort, peer trunk.TLSPeer) error {
 	t.mu.Unlock()
 	m.Lock()
 	defer m.Unlock()
-	if _, err := tl.GetConnection("TLS", key); err == nil {
-		return nil // another request connected meanwhile
+	if c, err := tl.GetConnection("TLS", key); err == nil {
+		return t.check(c, key, peer) // another request connected meanwhile
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tlsDialTimeout)
 	defer cancel()
@@ -172,6 +174,32 @@ func (t *trunkTLS) ensure(dst netip.AddrPort, peer trunk.TLSPeer) error {
 		return fmt.Errorf("trunk %s: TLS to %s: %w", peer.Trunk, key, err)
 	}
 	t.s.log.Debug("trunk TLS verified", "trunk", peer.Trunk, "server", key, "name", peer.ServerName)
+	return nil
+}
+
+// check verifies an open connection to a carrier for peer: it may have
+// been verified for another trunk (another name, another CA) at the same
+// address, or be one the carrier opened to us.
+func (t *trunkTLS) check(c sip.Connection, key string, peer trunk.TLSPeer) error {
+	var state tls.ConnectionState
+	if tc, ok := c.(*sip.TCPConnection); ok {
+		if conn, ok := tc.Conn.(*tls.Conn); ok {
+			state = conn.ConnectionState()
+		}
+	}
+	err := errors.New("no server certificate on the open connection")
+	if len(state.PeerCertificates) > 0 {
+		opts := x509.VerifyOptions{DNSName: peer.ServerName, Roots: peer.Roots, Intermediates: x509.NewCertPool()}
+		for _, ic := range state.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(ic)
+		}
+		_, err = state.PeerCertificates[0].Verify(opts)
+	}
+	if err != nil {
+		t.s.log.Warn("trunk TLS certificate not accepted", "trunk", peer.Trunk, "server", key,
+			"expected_name", peer.ServerName, "own_ca", peer.Roots != nil, "error", err)
+		return fmt.Errorf("trunk %s: open TLS connection to %s as %s: %w", peer.Trunk, key, peer.ServerName, err)
+	}
 	return nil
 }
 

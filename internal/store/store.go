@@ -72,6 +72,9 @@ type Binding struct {
 	Instance  string // +sip.instance (RFC 5626), "" when absent
 	RegID     string // reg-id (RFC 5626), "" when absent
 	Updated   time.Time
+	// Trunk names the carrier's trunk of a target made for one (never
+	// stored): its TLS verification is the trunk's.
+	Trunk string
 }
 
 // BindingOp is a change to the persisted location table.

@@ -24,7 +24,7 @@ type fakeSender struct {
 	dst     map[*sip.Request]string
 }
 
-func (f *fakeSender) Route(req *sip.Request, dst netip.AddrPort, transport string) error {
+func (f *fakeSender) Route(req *sip.Request, trunk string, dst netip.AddrPort, transport string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dst == nil {
@@ -121,7 +121,7 @@ func TestServerFailover(t *testing.T) {
 		t.Fatalf("outbound: %+v", got)
 	}
 	for i, b := range got[0].Servers {
-		if want := "192.0.2." + string(rune('1'+i)) + ":5060"; b.Source != want || b.Transport != "UDP" ||
+		if want := "192.0.2." + string(rune('1'+i)) + ":5060"; b.Source != want || b.Transport != "UDP" || b.Trunk != "dns" ||
 			b.Contact != "sip:7123@carrier.example" {
 			t.Errorf("server %d: %+v, want %s", i, b, want)
 		}
@@ -149,13 +149,18 @@ func TestTLSPeer(t *testing.T) {
 	if err := m.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := m.TLSPeer(netip.MustParseAddrPort("192.0.2.50:5061")); !ok || p.ServerName != "192.0.2.50" || p.Trunk != "sec" {
+	if p, ok := m.TLSPeer("sec"); !ok || p.ServerName != "192.0.2.50" || p.Trunk != "sec" || p.Roots != nil {
 		t.Errorf("verified trunk: %+v %v", p, ok)
 	}
-	if _, ok := m.TLSPeer(netip.MustParseAddrPort("192.0.2.51:5061")); ok {
+	if _, ok := m.TLSPeer("lax"); ok {
 		t.Error("a trunk with tls_verify off asked for verification")
 	}
-	if _, ok := m.TLSPeer(netip.MustParseAddrPort("192.0.2.50:5060")); ok {
-		t.Error("another port asked for verification")
+	if !m.VerifiesTLS(netip.MustParseAddrPort("192.0.2.50:5061")) {
+		t.Error("the verified trunk's server may be connected to unverified")
+	}
+	for _, a := range []string{"192.0.2.51:5061", "192.0.2.50:5060"} {
+		if m.VerifiesTLS(netip.MustParseAddrPort(a)) {
+			t.Errorf("%s: verification asked for a server of no verified trunk", a)
+		}
 	}
 }

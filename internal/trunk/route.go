@@ -92,7 +92,7 @@ func (m *Manager) target(routeName, number string, l *line, emergency bool) (cal
 	for _, dst := range *targets {
 		uri := requestURI(l.t, user, dst)
 		servers = append(servers, store.Binding{AOR: user + "@" + l.t.Name, Contact: uri.String(),
-			Source: dst.Addr.String(), Transport: dst.Transport, Instance: call.DirectMark})
+			Source: dst.Addr.String(), Transport: dst.Transport, Instance: call.DirectMark, Trunk: l.t.Name})
 	}
 	return call.TrunkTarget{
 		Trunk: l.t.Name, Route: routeName, Number: user, E164: e164,

@@ -19,12 +19,12 @@ import (
 )
 
 // Sender sends SIP requests: Do waits for the final answer (it is
-// sipgo.Client.Do), Route points a request at an address over a
-// transport ("UDP", "TCP", "TLS") from our listener.
+// sipgo.Client.Do), Route points a request for trunk at an address over
+// a transport ("UDP", "TCP", "TLS") from our listener.
 type Sender interface {
 	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
 	DoDigestAuth(ctx context.Context, req *sip.Request, res *sip.Response, user, password string) (*sip.Response, error)
-	Route(req *sip.Request, dst netip.AddrPort, transport string) error
+	Route(req *sip.Request, trunk string, dst netip.AddrPort, transport string) error
 	// Contact is our Contact toward a trunk over transport.
 	Contact(transport string) sip.ContactHeader
 }
@@ -268,13 +268,26 @@ type TLSPeer struct {
 	Roots      *x509.CertPool // nil: the system's
 }
 
-// TLSPeer says whether a TLS connection to dst must verify the carrier's
-// certificate, and how: dst is a TLS server of an enabled trunk with
-// tls_verify on. Trunks whose address is an IP are checked against that
-// IP (a certificate with it as an IP SAN).
-func (m *Manager) TLSPeer(dst netip.AddrPort) (TLSPeer, bool) {
+// TLSPeer says whether TLS to trunk's servers must verify the carrier's
+// certificate (an enabled trunk with tls_verify on), and how. Trunks
+// whose address is an IP are checked against that IP (a certificate with
+// it as an IP SAN).
+func (m *Manager) TLSPeer(trunk string) (TLSPeer, bool) {
 	if m == nil {
 		return TLSPeer{}, false
+	}
+	l := m.snap.Load().lines[trunk]
+	if l == nil || !l.t.Enabled || !l.t.TLSVerify {
+		return TLSPeer{}, false
+	}
+	return TLSPeer{Trunk: trunk, ServerName: hostOf(l.t.Address), Roots: l.tlsRoots}, true
+}
+
+// VerifiesTLS reports whether dst is a TLS server of a trunk that
+// verifies its carrier: no unverified TLS connection may be opened to it.
+func (m *Manager) VerifiesTLS(dst netip.AddrPort) bool {
+	if m == nil {
+		return false
 	}
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	s := m.snap.Load()
@@ -294,11 +307,11 @@ func (m *Manager) TLSPeer(dst netip.AddrPort) (TLSPeer, bool) {
 		}
 		for _, t := range *ts {
 			if t.Transport == "TLS" && t.Addr == dst {
-				return TLSPeer{Trunk: n, ServerName: hostOf(l.t.Address), Roots: l.tlsRoots}, true
+				return true
 			}
 		}
 	}
-	return TLSPeer{}, false
+	return false
 }
 
 func hostOf(addr string) string {

@@ -204,7 +204,7 @@ func (m *Manager) registerAt(ctx context.Context, l *line, dst sipdns.Target, ex
 	contact.Address.User = l.t.Username
 	req.AppendHeader(&contact)
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
-	if err := m.cfg.Sender.Route(req, dst.Addr, dst.Transport); err != nil {
+	if err := m.cfg.Sender.Route(req, l.t.Name, dst.Addr, dst.Transport); err != nil {
 		return 0, nil, fmt.Errorf("REGISTER to %s: %w", dst, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
@@ -307,7 +307,7 @@ func (m *Manager) qualifyAt(ctx context.Context, l *line, dst sipdns.Target) (*s
 	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kaopu", Host: m.cfg.Domain},
 		Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}})
 	req.AppendHeader(&sip.ToHeader{Address: ruri})
-	if err := m.cfg.Sender.Route(req, dst.Addr, dst.Transport); err != nil {
+	if err := m.cfg.Sender.Route(req, l.t.Name, dst.Addr, dst.Transport); err != nil {
 		return nil, fmt.Errorf("OPTIONS to %s: %w", dst, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, min(requestTimeout, max(l.t.Qualify, time.Second)))

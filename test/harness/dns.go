@@ -26,14 +26,47 @@ type DNSZone struct {
 	A map[string][]netip.Addr
 	// SRV maps a service name ("_sip._udp.beta.test") to its records.
 	SRV map[string][]net.SRV
+	// NAPTR maps a domain to its NAPTR records (RFC 3403).
+	NAPTR map[string][]NAPTR
+}
+
+// NAPTR is one NAPTR record; RFC 3263 uses Flags "s", Services such as
+// "SIP+D2U" and a Replacement naming SRV records.
+type NAPTR struct {
+	Order, Preference      uint16
+	Flags, Service, Regexp string
+	Replacement            string
+}
+
+// rdata is the record's wire form (RFC 3403 §4.1): the replacement is a
+// domain name, not compressed.
+func (n NAPTR) rdata() ([]byte, bool) {
+	b := []byte{byte(n.Order >> 8), byte(n.Order), byte(n.Preference >> 8), byte(n.Preference)}
+	for _, s := range []string{n.Flags, n.Service, n.Regexp} {
+		if len(s) > 255 {
+			return nil, false
+		}
+		b = append(append(b, byte(len(s))), s...)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(fqdn(n.Replacement), "."), ".") {
+		if label == "" {
+			continue // the root: "."
+		}
+		if len(label) > 63 {
+			return nil, false
+		}
+		b = append(append(b, byte(len(label))), label...)
+	}
+	return append(b, 0), true
 }
 
 // DNS is a running test DNS server.
 type DNS struct {
 	Addr string // 127.0.0.1:53, inside the namespace
 
-	a   map[string][]netip.Addr
-	srv map[string][]net.SRV
+	a     map[string][]netip.Addr
+	srv   map[string][]net.SRV
+	naptr map[string][]NAPTR
 
 	mu      sync.Mutex
 	queries []string // "SRV _sip._udp.beta.test." in arrival order
@@ -45,12 +78,15 @@ type DNS struct {
 // they lack. The server stops when the test ends.
 func StartDNS(t testing.TB, ns *Netns, zone DNSZone) *DNS {
 	t.Helper()
-	d := &DNS{Addr: "127.0.0.1:53", a: map[string][]netip.Addr{}, srv: map[string][]net.SRV{}}
+	d := &DNS{Addr: "127.0.0.1:53", a: map[string][]netip.Addr{}, srv: map[string][]net.SRV{}, naptr: map[string][]NAPTR{}}
 	for name, addrs := range zone.A {
 		d.a[fqdn(name)] = addrs
 	}
 	for name, recs := range zone.SRV {
 		d.srv[fqdn(name)] = recs
+	}
+	for name, recs := range zone.NAPTR {
+		d.naptr[fqdn(name)] = recs
 	}
 	pc, err := ns.ListenPacket("udp4", d.Addr)
 	if err != nil {
@@ -92,6 +128,9 @@ func fqdn(name string) string {
 	return strings.ToLower(strings.TrimSuffix(name, ".")) + "."
 }
 
+// typeNAPTR is RFC 3403's record type, which dnsmessage does not name.
+const typeNAPTR dnsmessage.Type = 35
+
 // answer builds the response to one query; false for garbage.
 func (d *DNS) answer(msg []byte) ([]byte, bool) {
 	var p dnsmessage.Parser
@@ -105,14 +144,19 @@ func (d *DNS) answer(msg []byte) ([]byte, bool) {
 	}
 	name := fqdn(q.Name.String())
 	d.mu.Lock()
-	d.queries = append(d.queries, strings.TrimPrefix(q.Type.String(), "Type")+" "+name)
+	qt := strings.TrimPrefix(q.Type.String(), "Type")
+	if q.Type == typeNAPTR {
+		qt = "NAPTR"
+	}
+	d.queries = append(d.queries, qt+" "+name)
 	d.mu.Unlock()
 
 	addrs, hasA := d.a[name]
 	srvs, hasSRV := d.srv[name]
+	naptrs, hasNAPTR := d.naptr[name]
 	rh := dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode, Authoritative: true,
 		RecursionDesired: h.RecursionDesired}
-	if !hasA && !hasSRV {
+	if !hasA && !hasSRV && !hasNAPTR {
 		rh.RCode = dnsmessage.RCodeNameError
 	}
 	b := dnsmessage.NewBuilder(make([]byte, 0, 512), rh)
@@ -131,6 +175,18 @@ func (d *DNS) answer(msg []byte) ([]byte, bool) {
 				err = b.AAAAResource(rr, dnsmessage.AAAAResource{AAAA: a.As16()})
 			}
 			if err != nil {
+				return nil, false
+			}
+		}
+	case typeNAPTR:
+		for _, n := range naptrs {
+			data, ok := n.rdata()
+			if !ok {
+				return nil, false
+			}
+			nrr := rr
+			nrr.Type = typeNAPTR
+			if err := b.UnknownResource(nrr, dnsmessage.UnknownResource{Type: typeNAPTR, Data: data}); err != nil {
 				return nil, false
 			}
 		}
