@@ -177,12 +177,6 @@ func (c *cache) put(k cacheKey, a answer, err error, expires time.Time) {
 	c.byKey[k] = c.order.PushFront(&cacheEntry{key: k, a: a, err: err, expires: expires})
 }
 
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
-
 // hostsFile is /etc/hosts, read again when it changes.
 type hostsFile struct {
 	path string
