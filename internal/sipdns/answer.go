@@ -16,7 +16,6 @@ const (
 	maxRecords   = 64 // records of the asked type kept from one answer
 	maxCNAMEHops = 8  // CNAMEs followed inside one answer
 	maxTTL       = time.Hour
-	negativeTTL  = 30 * time.Second // NXDOMAIN/NODATA without an SOA
 	maxNegTTL    = 5 * time.Minute
 )
 
@@ -130,14 +129,15 @@ func parseAnswer(m *dns.Msg, qname string, qtype uint16) (answer, error) {
 }
 
 // negTTL is how long a negative answer is kept: the SOA's TTL bounded by
-// its MINIMUM field (RFC 2308 §5), else negativeTTL.
+// its MINIMUM field (RFC 2308 §5); without an SOA, not at all (RFC 2308
+// §5: such answers SHOULD NOT be cached).
 func negTTL(m *dns.Msg) time.Duration {
 	for _, rr := range m.Ns {
 		if soa, ok := rr.(*dns.SOA); ok {
 			return min(time.Duration(min(soa.Hdr.Ttl, soa.Minttl))*time.Second, maxNegTTL)
 		}
 	}
-	return negativeTTL
+	return 0
 }
 
 // canonical is name as a lower-case FQDN.

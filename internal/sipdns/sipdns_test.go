@@ -239,7 +239,7 @@ func TestCache(t *testing.T) {
 	if srv.Asked("A", "plain.test") != before+1 {
 		t.Error("the least recently used answer stayed in a full cache")
 	}
-	// Negative answers are cached too (30s without an SOA).
+	// Negative answers are cached too, for the SOA's 30s.
 	m := srv.Asked("A", "missing.test")
 	r.Resolve(ctx, sipdns.Query{Host: "missing.test", Port: 5060})
 	r.Resolve(ctx, sipdns.Query{Host: "missing.test", Port: 5060})

@@ -142,6 +142,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if !known {
 		res.Rcode = dns.RcodeNameError
 	}
+	if len(res.Answer) == 0 {
+		// A negative answer carries the zone's SOA, whose MINIMUM says how
+		// long to keep it (RFC 2308 §3).
+		soa, _ := dns.NewRR(". 30 IN SOA ns.test. hostmaster.test. 1 60 60 60 30")
+		res.Ns = append(res.Ns, soa)
+	}
 	res.Compress = true
 	_ = w.WriteMsg(res)
 }
