@@ -16,10 +16,12 @@ const module = "github.com/kaopu/kaopu/internal/"
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
 	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk", "callingcard", "pbx"},
-	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard", "conference", "pbx"},
-	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store", "ivr"},
-	"dialplan":        {},                            // pure functions on dial strings
-	"trunk":           {"call", "dialplan", "store"}, // routes and DIDs decide; call carries
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard", "conference", "pbx", "sipdns"},
+	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store", "ivr", "sipdns"},
+	"dialplan":        {},                                      // pure functions on dial strings
+	"trunk":           {"call", "dialplan", "store", "sipdns"}, // routes and DIDs decide; call carries
+	"sipdns":          {},                                      // RFC 3263 server location: DNS only, no SIP
+	"sipdns/dnstest":  {},                                      // a DNS server for tests
 	"cdr":             {"store"},
 	"sipx":            {},
 	"registrar":       {"auth", "store"},
