@@ -148,5 +148,6 @@ type Store interface {
 	Cards
 	Conferences
 	PBX
+	Voicemail
 	Close() error
 }
