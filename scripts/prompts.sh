@@ -66,6 +66,7 @@ prompts=(
 	"hash|hash"
 	"vm_person_at|The person at extension"
 	"vm_unavailable|is not available. Please leave a message after the tone."
+	"vm_person_unavailable|The person you are calling is not available. Please leave a message after the tone."
 	"vm_recorded|Your message has been recorded. Goodbye."
 	"vm_you_have|You have"
 	"vm_new_message|new message"
