@@ -37,14 +37,27 @@ type WidebandApp interface {
 	Wideband() bool
 }
 
+// Mailbox is an App that takes messages for a user (voicemail): the
+// call's record names that user as the callee and carries FlagVoicemail.
+type Mailbox interface {
+	MailboxUser() string
+}
+
+// FlagVoicemail marks the record of a call that a mailbox answered.
+const FlagVoicemail = "voicemail"
+
 // AppCall is what an App gets of one call.
 type AppCall struct {
-	ID       string     // the caller's Call-ID
-	Caller   string     // the authenticated user
-	Dialed   string     // the Request-URI user (the access number)
-	Source   netip.Addr // where the INVITE came from; zero for a carrier's call (a DID)
-	Endpoint *ivr.Endpoint
-	Log      *slog.Logger
+	ID     string // the caller's Call-ID
+	Caller string // the authenticated user
+	// CallerName is the display name the caller's From gave; Hidden: a
+	// carrier's caller asked for privacy (RFC 3323): keep it anonymous.
+	CallerName string
+	Hidden     bool
+	Dialed     string     // the Request-URI user (the access number)
+	Source     netip.Addr // where the INVITE came from; zero for a carrier's call (a DID)
+	Endpoint   *ivr.Endpoint
+	Log        *slog.Logger
 	// Record is the call's detail record (nil: none kept): an application
 	// that charges the call rates it, and names it in its ledger rows.
 	Record *cdr.Call
@@ -113,6 +126,14 @@ func (m *Manager) answerApp(app App, req *sip.Request, tx sip.ServerTransaction,
 	c := &Call{ID: callID, Caller: caller, Callee: dialed, Dialed: dialed, Start: time.Now(), Log: log,
 		in: in, tx: tx, ctx: ctx, cancel: cancel, cdr: rec, release: release, app: ep, appAnswer: answer,
 		appState: &appState{caller: callerSide}}
+	if !src.IsValid() { // a carrier's caller
+		c.callerHidden, _ = privacyRequested(req)
+	}
+	if mb, ok := app.(Mailbox); ok {
+		c.Callee = mb.MailboxUser()
+		rec.SetCallee(c.Callee)
+		rec.Flag(FlagVoicemail)
+	}
 	m.mu.Lock()
 	m.byCaller[in.ID] = c
 	m.mu.Unlock()
@@ -154,7 +175,12 @@ func (m *Manager) startApp(c *Call, app App, dialed string, src netip.Addr) {
 	m.superviseApp(c)
 	go func() {
 		defer m.wg.Done()
-		app.Serve(c.ctx, AppCall{ID: c.ID, Caller: c.Caller, Dialed: dialed, Source: src, Endpoint: c.app, Log: c.Log, Record: c.cdr})
+		name := ""
+		if f := c.in.InviteRequest.From(); f != nil {
+			name = f.DisplayName
+		}
+		app.Serve(c.ctx, AppCall{ID: c.ID, Caller: c.Caller, CallerName: name, Hidden: c.callerHidden, Dialed: dialed,
+			Source: src, Endpoint: c.app, Log: c.Log, Record: c.cdr})
 		c.app.Close()
 		if !c.ended.Load() {
 			bye(c.in)

@@ -70,6 +70,14 @@ type Config struct {
 	// Groups returns the ring group a dialed number of ours belongs to
 	// (groups.go), checked after applications and before users; nil: none.
 	Groups func(number string) (store.Group, bool)
+	// Voicemail returns the mailbox application of a user whose mailbox
+	// is on (voicemail.go): a call to the user that is not answered
+	// within VoicemailAfter, is refused by every phone, or finds none
+	// registered goes there instead of failing. Nil: no voicemail.
+	Voicemail func(user string) (App, bool)
+	// VoicemailAfter is how long a user with a mailbox rings (at most
+	// NoAnswerTimeout); 0: NoAnswerTimeout.
+	VoicemailAfter time.Duration
 }
 
 // Users resolves the user part of a Request-URI (name or extension).
@@ -379,6 +387,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var refused *refusal
 	var trunkRelease func()
 	var group *store.Group // a ring group's number was dialed (groups.go)
+	var mailbox App        // the callee's voicemail (voicemail.go); nil: none
 	// runApp answers the call with a media application (calling cards),
 	// reached by one of our users dialing its number or through a DID.
 	runApp := func(app App) {
@@ -490,7 +499,10 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 	}
-	if len(targets) == 0 && len(plan) == 0 && group == nil {
+	if local && group == nil && len(plan) == 0 {
+		mailbox = m.voicemail(callee)
+	}
+	if len(targets) == 0 && len(plan) == 0 && group == nil && mailbox == nil {
 		respond(tx, req, 480, "Temporarily Unavailable")
 		rec.End(cdr.DispositionFor(480, false, false), 480, nil)
 		return
@@ -538,14 +550,21 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// sipgo ends the INVITE server transaction when this handler returns,
 	// so ring here until the caller has a final answer.
 	m.wg.Add(1)
-	if group != nil {
-		switch m.ringGroupCall(c, req, *group) {
+	if group != nil || mailbox != nil {
+		var outcome groupOutcome
+		if group != nil {
+			outcome = m.ringGroupCall(c, req, *group)
+		} else {
+			outcome = m.ringOrVoicemail(c, req, targets, mailbox)
+		}
+		switch outcome {
 		case groupFailed:
 			m.wg.Done()
 			return
 		case groupApp:
-			// An application took the call over (the group's fallback);
-			// its goroutine owns the call and m.wg's count.
+			// An application took the call over (the group's fallback,
+			// the callee's voicemail); its goroutine owns the call and
+			// m.wg's count.
 			up = true
 			tx.Terminate()
 			return

@@ -249,7 +249,12 @@ func (m *Manager) takeOverApp(c *Call, app App, number string) groupOutcome {
 		return groupFailed
 	}
 	c.Answered = time.Now()
-	c.cdr.SetCallee(number)
+	callee := number
+	if mb, ok := app.(Mailbox); ok {
+		callee = mb.MailboxUser()
+		c.cdr.Flag(FlagVoicemail)
+	}
+	c.cdr.SetCallee(callee)
 	c.cdr.Answered(ep.Codec())
 	c.Log.Info("call answered by application", "number", number, "codec", ep.Codec(), "dtmf", ep.DTMF())
 	if m.hooks.OnAnswer != nil {

@@ -34,7 +34,39 @@ type Config struct {
 	Auth      Auth      `yaml:"auth"`
 	Security  Security  `yaml:"security"`
 	Cards     Cards     `yaml:"cards"`
+	Voicemail Voicemail `yaml:"voicemail"`
 	Log       Log       `yaml:"log"`
+}
+
+// Voicemail configures users' mailboxes (kaopu voicemail ...).
+type Voicemail struct {
+	// Access is the number a registered user dials to hear the messages
+	// of their own mailbox.
+	Access string `yaml:"access"`
+	// Deposit is the prefix that leaves a message directly: Deposit
+	// followed by an extension or user name (*98102).
+	Deposit string `yaml:"deposit"`
+	// MaxMessage is the longest message; MaxSilence of silence ends one.
+	MaxMessage Duration `yaml:"max_message"`
+	MaxSilence Duration `yaml:"max_silence"`
+}
+
+func (v Voicemail) validate() error {
+	for key, n := range map[string]string{"voicemail.access": v.Access, "voicemail.deposit": v.Deposit} {
+		if n == "" || strings.Trim(n, "0123456789*#") != "" {
+			return &Error{key, n, "a dialable number (digits, *, #)"}
+		}
+	}
+	if v.Access == v.Deposit {
+		return &Error{"voicemail.deposit", v.Deposit, "a number other than voicemail.access"}
+	}
+	if d := v.MaxMessage.D(); d < 5*time.Second || d > 30*time.Minute {
+		return &Error{"voicemail.max_message", d.String(), "5s..30m"}
+	}
+	if d := v.MaxSilence.D(); d < time.Second || d > 5*time.Minute {
+		return &Error{"voicemail.max_silence", d.String(), "1s..5m"}
+	}
+	return nil
 }
 
 // Cards configures the prepaid calling-card service (kaopu card ...).
@@ -115,6 +147,9 @@ type Registrar struct {
 type Calls struct {
 	// NoAnswerTimeout ends a call nobody answers with 480.
 	NoAnswerTimeout Duration `yaml:"no_answer_timeout"`
+	// VoicemailAfter is how long a user whose mailbox is on rings before
+	// the call goes to voicemail; no_answer_timeout when that is shorter.
+	VoicemailAfter Duration `yaml:"voicemail_after"`
 	// RTPTimeout hangs up an answered call when no RTP has flowed either
 	// way for this long (dead phones, lost BYEs); 0 disables.
 	RTPTimeout Duration `yaml:"rtp_timeout"`
@@ -220,8 +255,11 @@ func Default() Config {
 		},
 		Cards: Cards{MaxAttempts: 3,
 			DigitTimeout: Duration(8 * time.Second)},
+		Voicemail: Voicemail{Access: "*97", Deposit: "*98", MaxMessage: Duration(120 * time.Second),
+			MaxSilence: Duration(10 * time.Second)},
 		Calls: Calls{
 			NoAnswerTimeout:   Duration(30 * time.Second),
+			VoicemailAfter:    Duration(20 * time.Second),
 			RTPTimeout:        Duration(60 * time.Second),
 			MinSessionExpires: Duration(90 * time.Second),
 			MaxConcurrent:     2,
@@ -309,6 +347,9 @@ func (c *Config) Validate() error {
 	if err := c.Cards.validate(); err != nil {
 		return err
 	}
+	if err := c.Voicemail.validate(); err != nil {
+		return err
+	}
 	if c.Domain != "" && strings.ContainsAny(c.Domain, " \t\"@:;<>") {
 		return &Error{"domain", c.Domain, "a host name or IP address"}
 	}
@@ -374,6 +415,11 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Calls.NoAnswerTimeout.D(); d < time.Second || d > 10*time.Minute {
 		return &Error{"calls.no_answer_timeout", d.String(), "1s..10m"}
+	}
+	// A voicemail_after longer than no_answer_timeout is cut to it (the
+	// call layer), so lowering only no_answer_timeout stays valid.
+	if d := c.Calls.VoicemailAfter.D(); d < time.Second || d > 10*time.Minute {
+		return &Error{"calls.voicemail_after", d.String(), "1s..10m"}
 	}
 	if d := c.Calls.RTPTimeout.D(); d != 0 && (d < time.Second || d > time.Hour) {
 		return &Error{"calls.rtp_timeout", d.String(), "0 (off) or 1s..1h"}

@@ -64,6 +64,11 @@ func TestValidateNamesKey(t *testing.T) {
 		{"cards.access", func(c *Config) { c.Cards.Access = []string{"88a"} }},
 		{"cards.max_attempts", func(c *Config) { c.Cards.MaxAttempts = 0 }},
 		{"cards.digit_timeout", func(c *Config) { c.Cards.DigitTimeout = Duration(100 * time.Millisecond) }},
+		{"voicemail.access", func(c *Config) { c.Voicemail.Access = "9x" }},
+		{"voicemail.deposit", func(c *Config) { c.Voicemail.Deposit = c.Voicemail.Access }},
+		{"voicemail.max_message", func(c *Config) { c.Voicemail.MaxMessage = Duration(time.Second) }},
+		{"voicemail.max_silence", func(c *Config) { c.Voicemail.MaxSilence = 0 }},
+		{"calls.voicemail_after", func(c *Config) { c.Calls.VoicemailAfter = 0 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
