@@ -47,12 +47,13 @@ Usage:
                 [--qualify SECONDS] | set NAME [flags] | list | show NAME | del NAME
   kaopu route   add NAME --pattern P --trunks T1,T2 [--strip N] [--prepend D]
                 [--priority N] | list | del NAME
-  kaopu did     add NUMBER --to USER_EXT_ROOM_GROUP_OR_MENU [--trunk NAME] | list | del NUMBER
+  kaopu did     add NUMBER --to USER_EXT_ROOM_GROUP_MENU_OR_voicemail:USER [--trunk NAME] | list | del NUMBER
   kaopu conf    add NUMBER [--pin DIGITS] [--max N] [--name TEXT] | list | del NUMBER
   kaopu group   add NUMBER --members alice,bob,102 [--strategy ringall|hunt] [--ring-time 20s]
                 [--fallback NUMBER] | list | del NUMBER
   kaopu ivr     add NUMBER --prompt FILE.wav [--option 1=alice --option 2=600 ...] [--timeout 5s]
                 [--retries 3] [--default NUMBER] [--extension-dialing] | list | del NUMBER
+  kaopu voicemail on USER [--pin DIGITS] | off USER | list [USER] | export ID FILE.wav | del ID
   kaopu card    generate --count N --value AMOUNT --plan DECK [--currency C] [--expires DATE]
                 [--prefix DIGITS] | import FILE.csv [--plan DECK] | list | block NUMBER |
                 unblock NUMBER
@@ -103,6 +104,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.group(args[1:])
 	case "ivr":
 		return env.ivr(args[1:])
+	case "voicemail", "vm":
+		return env.voicemail(args[1:])
 	case "phone":
 		return env.phone(args[1:])
 	case "version", "--version", "-v":

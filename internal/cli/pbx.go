@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kaopu/kaopu/internal/pbx"
+	"github.com/kaopu/kaopu/internal/server"
 	"github.com/kaopu/kaopu/internal/store"
 )
 
@@ -49,8 +50,20 @@ func isUser(ctx context.Context, st *storeHandle, login string) (bool, error) {
 }
 
 // destination says what a number of ours is: "user", "group", "menu",
-// "conference room" or "application" (cards.access); "" when it is none.
+// "conference room", "mailbox" (voicemail:USER) or "application"
+// (cards.access, voicemail.access); "" when it is none.
 func destination(ctx context.Context, st *storeHandle, number string) (string, error) {
+	if user, ok := strings.CutPrefix(number, server.VoicemailTarget); ok {
+		// voicemail: alone is the mailbox login; voicemail:USER a user's
+		// mailbox (on or off: kaopu voicemail on may come later).
+		if user == "" {
+			return "mailbox", nil
+		}
+		if ok, err := isUser(ctx, st, user); err != nil || !ok {
+			return "", err
+		}
+		return "mailbox", nil
+	}
 	if ok, err := isUser(ctx, st, number); err != nil || ok {
 		return map[bool]string{true: "user"}[ok], err
 	}

@@ -36,7 +36,7 @@ const routeHelp = `kaopu route add NAME --pattern P --trunks t1,t2 [--strip N] [
        kaopu route list
        kaopu route del NAME`
 
-const didHelp = `kaopu did add NUMBER --to USER_EXT_ROOM_GROUP_OR_MENU [--trunk NAME]
+const didHelp = `kaopu did add NUMBER --to USER_EXT_ROOM_GROUP_MENU_OR_voicemail:USER [--trunk NAME]
        kaopu did list
        kaopu did del NUMBER`
 
@@ -216,13 +216,13 @@ func (e *env) openStore(cmd string, c *common, fs *flag.FlagSet) (*storeHandle, 
 		fmt.Fprintf(e.stderr, "kaopu %s: %v\n", cmd, err)
 		return nil, false
 	}
-	return &storeHandle{Store: st, numbering: server.Numbering(cfg), apps: cfg.Cards.Access}, true
+	return &storeHandle{Store: st, numbering: server.Numbering(cfg), apps: appNumbers(cfg)}, true
 }
 
 type storeHandle struct {
 	store.Store
 	numbering dialplan.Numbering
-	apps      []string // numbers of media applications (cards.access)
+	apps      []string // numbers of media applications (appNumbers)
 }
 
 // isRoom reports whether number is a conference room's.
@@ -446,7 +446,7 @@ func (e *env) did(args []string) int {
 	fs := newFlagSet("did "+sub, e.stderr, didHelp)
 	var c common
 	c.register(fs)
-	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add), a ring group's or IVR menu's number, or a number of cards.access (the calling-card service)")
+	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add), a ring group's or IVR menu's number, a number of cards.access (the calling-card service), voicemail:USER (leave USER a message) or voicemail: (mailbox and PIN, to listen)")
 	viaTrunk := fs.String("trunk", "", "accept the number only from this trunk (default: any trunk)")
 	pos, code, ok := e.positional("did", sub, didHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
 	if !ok {
@@ -477,7 +477,7 @@ func (e *env) did(args []string) int {
 		if kind, err := destination(e.ctx, st, *to); err != nil {
 			return e.fail(cmd, err)
 		} else if kind == "" {
-			return e.fail(cmd, fmt.Errorf("--to %s: no such user, extension, conference room, group, menu or application number", *to))
+			return e.fail(cmd, fmt.Errorf("--to %s: no such user, extension, conference room, group, menu, mailbox or application number", *to))
 		}
 		d := store.DID{Number: number, Target: *to, Trunk: *viaTrunk, Created: time.Now()}
 		if err := st.AddDID(e.ctx, d); err != nil {

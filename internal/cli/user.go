@@ -117,7 +117,7 @@ func (e *env) user(args []string) int {
 		}
 		var inUse map[string]string
 		if err == nil {
-			inUse, err = numbersInUse(e.ctx, st, cfg.Cards.Access)
+			inUse, err = numbersInUse(e.ctx, st, appNumbers(cfg))
 		}
 		if err == nil {
 			err = numberFree(inUse, u.Name, u.Ext)
@@ -197,7 +197,7 @@ func (e *env) user(args []string) int {
 		}
 		tw.Flush()
 	case "import":
-		n, err := e.importUsers(st, cfg.Cards.Access, pos[0], realm, now)
+		n, err := e.importUsers(st, appNumbers(cfg), pos[0], realm, now)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "kaopu user import: %v\n", err)
 			return exitFail

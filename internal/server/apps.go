@@ -35,6 +35,11 @@ func (s *Server) applications(ctx context.Context, cfg config.Config) (func(dial
 		return nil, err
 	}
 	all = append(all, menus)
+	vm, err := s.voicemailService(cfg)
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, vm)
 	lookup := func(dialed string) (call.App, bool) {
 		for _, r := range all {
 			if app, ok := r(dialed); ok {

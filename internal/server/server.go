@@ -37,6 +37,7 @@ import (
 	"github.com/kaopu/kaopu/internal/store/sqlite"
 	"github.com/kaopu/kaopu/internal/trunk"
 	"github.com/kaopu/kaopu/internal/version"
+	"github.com/kaopu/kaopu/internal/voicemail"
 	"github.com/kaopu/kaopu/internal/web"
 )
 
@@ -70,6 +71,8 @@ type Server struct {
 	// conf is the conference bridge (conferences.go).
 	conf *conference.Service
 	pbx  *pbx.Directory // ring groups and IVR menus
+	vm   *voicemail.Service
+	mwi  *mwi // message-waiting subscriptions (RFC 3842)
 	// appLookup is the media applications' number lookup (applications).
 	appLookup func(dialed string) (call.App, bool)
 	cdrs      *cdr.Recorder
@@ -322,7 +325,7 @@ func (c canonical) CanonicalUser(login string) (string, bool) {
 	return e.User, ok
 }
 
-var allowed = "INVITE, ACK, BYE, CANCEL, PRACK, UPDATE, INFO, NOTIFY, REGISTER, OPTIONS"
+var allowed = "INVITE, ACK, BYE, CANCEL, PRACK, UPDATE, INFO, NOTIFY, SUBSCRIBE, REGISTER, OPTIONS"
 
 func (s *Server) options(req *sip.Request) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
@@ -653,6 +656,8 @@ func (s *Server) Start(ctx context.Context) error {
 		MediaEncryption: cfg.Security.MediaEncryption,
 		Gateway:         s.trunks,
 		Groups:          s.pbx.Group,
+		Voicemail:       s.mailboxApp,
+		VoicemailAfter:  cfg.Calls.VoicemailAfter.D(),
 		OnTrunkCall:     s.chargeTrunkCall}, s.log, s.digest, canonical{s.dir}, s.loc, s.route,
 		s.client, s.contacts(contact), s.cdrs, call.Hooks{})
 	srv.OnInvite(s.bounded(s.validated(s.calls.OnInvite)))
@@ -660,6 +665,7 @@ func (s *Server) Start(ctx context.Context) error {
 	srv.OnBye(s.bounded(s.validated(s.calls.OnBye)))
 	srv.OnCancel(s.bounded(s.validated(s.calls.OnCancel)))
 	srv.OnPrack(s.bounded(s.validated(s.calls.OnPrack)))
+	srv.OnRequest(sip.SUBSCRIBE, s.bounded(s.mwi.handle))
 	for _, m := range []sip.RequestMethod{sip.UPDATE, sip.INFO, sip.NOTIFY} {
 		srv.OnRequest(m, s.bounded(s.validated(s.calls.OnInDialog)))
 	}
