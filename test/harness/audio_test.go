@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/kaopu/kaopu/internal/media/codec"
 )
 
 // The tone checks of the end-to-end tests rest on Goertzel: it must find a
@@ -85,6 +87,16 @@ func TestWAVRoundTrip(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
+
+// TestUlaw: the pcap writer's mu-law matches the server's G.711 codec, so
+// what sipp plays decodes to the tone written.
+func TestUlaw(t *testing.T) {
+	for s := -32768; s <= 32767; s += 7 {
+		if got, want := ulaw(int16(s)), codec.EncodeUlaw(int16(s)); got != want {
+			t.Fatalf("ulaw(%d) = %#x, want %#x", s, got, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/binary"
+	"math"
 	"os"
 	"time"
 )
@@ -91,4 +92,69 @@ func udpFrame(payload []byte) []byte {
 	binary.BigEndian.PutUint16(udp[2:], 4002)
 	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
 	return append(f, payload...)
+}
+
+// TonePcap writes a pcap file (as DTMFPcap's) of RTP PCMU audio (payload
+// type 0, 20 ms packets) holding d of a freq Hz sine at amplitude (of
+// 32767), for sipp's play_pcap_audio: a caller that talks. startTS and seq
+// as for DTMFPcap. It returns how long the file plays.
+func TonePcap(path string, freq float64, d time.Duration, amplitude float64, startTS uint32, seq uint16) (time.Duration, error) {
+	const frame = 160 // 20 ms at 8 kHz
+	b := make([]byte, 0, 24+int(d/(20*time.Millisecond))*(16+42+12+frame))
+	le32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
+	le16 := func(v uint16) { b = binary.LittleEndian.AppendUint16(b, v) }
+	le32(0xa1b2c3d4)
+	le16(2)
+	le16(4)
+	le32(0)
+	le32(0)
+	le32(65535)
+	le32(1)
+	n := int(d / (20 * time.Millisecond))
+	at := time.Duration(0)
+	ts := startTS
+	i := 0
+	for p := range n {
+		rtp := make([]byte, 12, 12+frame)
+		rtp[0], rtp[1] = 0x80, 0
+		if p == 0 {
+			rtp[1] |= 0x80
+		}
+		binary.BigEndian.PutUint16(rtp[2:], seq)
+		binary.BigEndian.PutUint32(rtp[4:], ts)
+		copy(rtp[8:], []byte{0x12, 0x34, 0x56, 0x79})
+		for range frame {
+			s := amplitude * math.Sin(2*math.Pi*freq*float64(i)/8000)
+			rtp = append(rtp, ulaw(int16(s)))
+			i++
+		}
+		seq++
+		ts += frame
+		f := udpFrame(rtp)
+		le32(uint32(at / time.Second))
+		le32(uint32(at % time.Second / time.Microsecond))
+		le32(uint32(len(f)))
+		le32(uint32(len(f)))
+		b = append(b, f...)
+		at += 20 * time.Millisecond
+	}
+	return at, os.WriteFile(path, b, 0o644)
+}
+
+// ulaw encodes one sample in G.711 mu-law (ITU-T G.711: bias 132, clip
+// at 32635, segment and mantissa inverted).
+func ulaw(s int16) byte {
+	const bias, clip = 0x84, 32635
+	v := int(s)
+	sign := 0
+	if v < 0 {
+		v, sign = -v, 0x80
+	}
+	v = min(v, clip) + bias
+	exp := 7
+	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
+		exp--
+	}
+	mant := (v >> (exp + 3)) & 0x0f
+	return ^byte(sign | exp<<4 | mant)
 }
