@@ -213,6 +213,8 @@ func TestVoicemailNotRegistered(t *testing.T) {
 // TestVoicemailThroughDID: a carrier's calls to a DID whose target is
 // voicemail:bob leave messages in bob's mailbox, with the carrier's
 // caller number; a caller who asks for privacy is recorded anonymous.
+// A DID to voicemail: asks for the mailbox and its PIN: a wrong PIN is
+// refused, the right one opens bob's mailbox.
 func TestVoicemailThroughDID(t *testing.T) {
 	srv := vmServer(t)
 	cli(t, srv, "trunk", "add", "carrier", "--address", "127.0.0.4:5060", "--qualify", "0")
@@ -231,6 +233,25 @@ func TestVoicemailThroughDID(t *testing.T) {
 	checkMessageTone(t, srv, rows[0][0], 1500*time.Millisecond)
 	if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Callee != "bob" || !strings.Contains(c.Dialed, "2071230800") {
 		t.Errorf("CDR %+v: want ANSWERED, the DID dialed, callee bob", c)
+	}
+
+	// A DID to voicemail: is the mailbox login: mailbox number and PIN.
+	cli(t, srv, "voicemail", "on", "bob", "--pin", "4321")
+	cli(t, srv, "did", "add", "02071230801", "--to", "voicemail:", "--trunk", "carrier", "--config", srv.ConfigFile)
+	time.Sleep(1500 * time.Millisecond)
+	for _, c := range []struct{ keys, log string }{
+		{"1002#1111#", `voicemail: wrong mailbox or PIN`},
+		{"1002#4321#", `voicemail: login.*mailbox=bob`},
+	} {
+		r := harness.Sipp(t, srv.SIPAddr(), "-sf", vmScenario(t, "uac_ivr_did.xml", c.keys, 2500*time.Millisecond, 200*time.Millisecond, 300*time.Millisecond),
+			"-s", "+442071230801", "-i", "127.0.0.4", "-mp", fmt.Sprint(mpCarrier), "-key", "caller", "+15551230000", "-timeout", "30s")
+		mustExit0(t, "carrier", r, "keyed mailbox and PIN, hung up")
+		if _, err := srv.WaitLog(5*time.Second, c.log); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := srv.WaitLog(5*time.Second, `voicemail: retrieval`, `mailbox=bob`, `new=2`); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -390,5 +411,25 @@ func TestVoicemailOff(t *testing.T) {
 	}
 	if rows := messages(t, srv, "bob"); len(rows) != 0 {
 		t.Errorf("messages %q, want none", rows)
+	}
+}
+
+// TestVoicemailGroupFallback: ring group 600 (carol, 2 s) falls back to
+// voicemail:bob: carol rings and is cancelled, bob's mailbox answers the
+// still-ringing caller and keeps the message; the record names bob.
+func TestVoicemailGroupFallback(t *testing.T) {
+	srv := vmServer(t)
+	cli(t, srv, "group", "add", "600", "--members", "carol", "--ring-time", "2s", "--fallback", "voicemail:bob")
+	time.Sleep(1500 * time.Millisecond) // the server reloads groups within a second
+	waitCarol := rings(t, srv, "carol", mpCarol)
+	leaveMessage(t, srv, "600", 1500*time.Millisecond)
+	mustExit0(t, "carol", waitCarol(), "rang, then CANCEL")
+	if _, err := srv.WaitLog(5*time.Second, `group not answered: fallback`, `group=600`, `fallback=voicemail:bob`); err != nil {
+		t.Error(err)
+	}
+	rows := waitMessages(t, srv, "bob", 1)
+	checkMessageTone(t, srv, rows[0][0], time.Second)
+	if c := lastCDR(t, srv); c.Disposition != "ANSWERED" || c.Dialed != "600" || c.Callee != "bob" || !strings.Contains(c.Flags, "voicemail") {
+		t.Errorf("CDR %+v: want ANSWERED, dialed 600, callee bob, flagged voicemail", c)
 	}
 }
