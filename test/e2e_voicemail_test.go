@@ -324,6 +324,7 @@ func TestVoicemailMWI(t *testing.T) {
 	srv := vmServer(t)
 	c := harness.Dial(t, "udp", srv.SIPAddr())
 	c.Domain = srv.Domain
+	var sent *harness.Request // the last SUBSCRIBE with credentials
 	subscribe := func(user string, event string, expires int) *harness.Message {
 		t.Helper()
 		req := c.NewRequest("SUBSCRIBE", "sip:"+user+"@"+srv.Domain, "bob")
@@ -336,6 +337,7 @@ func TestVoicemailMWI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		sent = res.Sent
 		return res.Final
 	}
 	if res := subscribe("alice", "message-summary", 600); res.StatusCode() != 403 {
@@ -348,6 +350,10 @@ func TestVoicemailMWI(t *testing.T) {
 	if res.StatusCode() != 200 || !strings.Contains(res.Get("To"), "tag=") {
 		t.Fatalf("subscription: %s (To %q), want 200 with a To tag", res.Status(), res.Get("To"))
 	}
+	if n := srv.Metric(t, "kaopu_mwi_subscriptions"); n != 1 {
+		t.Errorf("kaopu_mwi_subscriptions = %v, want 1", n)
+	}
+	dialogTo, subscription := res.Get("To"), sent
 	notified := func(want voicemail.Summary, waiting bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -381,6 +387,34 @@ func TestVoicemailMWI(t *testing.T) {
 	mustExit0(t, "bob (sipp)", r, "pressed 7, hung up")
 	notified(voicemail.Summary{}, false)
 	waitMessages(t, srv, "bob", 0)
+
+	// Unsubscribing (Expires: 0 in the subscription's dialog) gets 200
+	// and a last NOTIFY that ends it.
+	unsub := subscription.Clone()
+	unsub.Del("Authorization")
+	unsub.Set("To", dialogTo)
+	unsub.Set("Expires", "0")
+	unsub.Set("CSeq", "100 SUBSCRIBE")
+	unsub.Set("Via", fmt.Sprintf("SIP/2.0/UDP %s;branch=z9hG4bK%s;rport", c.LocalAddr(), harness.RandomToken()))
+	r2, err := c.DoAuth(unsub, "bob", "bob-secret-1", []string{"MD5"}, 5*time.Second)
+	if err != nil || r2.Final.StatusCode() != 200 {
+		t.Fatalf("unsubscribing: %v %v", r2, err)
+	}
+	for {
+		m, err := c.Read(5 * time.Second)
+		if err != nil {
+			t.Fatalf("no final NOTIFY: %v", err)
+		}
+		if !m.IsResponse() && strings.HasPrefix(m.StartLine, "NOTIFY ") {
+			replyOK(t, c, m)
+			if strings.HasPrefix(m.Get("Subscription-State"), "terminated") {
+				break
+			}
+		}
+	}
+	if n := srv.Metric(t, "kaopu_mwi_subscriptions"); n != 0 {
+		t.Errorf("kaopu_mwi_subscriptions = %v after unsubscribing, want 0", n)
+	}
 }
 
 // replyOK answers a request the server sent with 200.

@@ -15,8 +15,8 @@ const module = "github.com/kaopu/kaopu/internal/"
 // may import: dependencies point down the data flow (edge -> handlers ->
 // auth/location -> store), and nothing below imports the composition root.
 var allowedDeps = map[string][]string{
-	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk", "callingcard", "pbx"},
-	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard", "conference", "pbx", "sipdns"},
+	"cli":             {"server", "config", "account", "cdr", "store", "store/sqlite", "version", "ua", "media/sound", "money", "rating", "billing", "dialplan", "trunk", "callingcard", "pbx", "voicemail"},
+	"server":          {"config", "account", "auth", "call", "cdr", "media", "registrar", "sipx", "store", "store/sqlite", "version", "web", "dialplan", "trunk", "billing", "ivr", "callingcard", "conference", "pbx", "sipdns", "voicemail"},
 	"call":            {"auth", "cdr", "dialplan", "media", "media/codec", "sdpx", "sipx", "store", "ivr", "sipdns"},
 	"dialplan":        {},                                      // pure functions on dial strings
 	"trunk":           {"call", "dialplan", "store", "sipdns"}, // routes and DIDs decide; call carries
@@ -44,6 +44,7 @@ var allowedDeps = map[string][]string{
 	"callingcard":     {"ivr", "store", "money", "billing"},                        // the calling-card service; no SIP
 	"conference":      {"ivr", "store", "media/codec"},                             // the conference bridge; no SIP
 	"pbx":             {"ivr", "media/codec", "media/wav", "store"},                // ring groups and IVR menus; no SIP
+	"voicemail":       {"ivr", "media/wav", "store"},                               // mailboxes and message-summary bodies; no SIP
 	"ua":              {"media/codec", "media/dtmf", "media/wav", "sdpx"},
 	"sdpx":            {}, // SDP between call and media; imports neither
 	"version":         {},

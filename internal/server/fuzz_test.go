@@ -336,6 +336,8 @@ func torture() [][]byte {
 		msg("NOTIFY", "sip:alice@kaopu.test", guest, alice+";tag=x", "Event: refer\r\n", ""),
 		msg("MESSAGE", "sip:alice@kaopu.test", guest, alice, "", ""),
 		msg("SUBSCRIBE", "sip:alice@kaopu.test", guest, alice, "Event: presence\r\n", ""),
+		msg("SUBSCRIBE", "sip:alice@kaopu.test", guest, alice, "Event: message-summary;id=1\r\nExpires: 0\r\n", ""),
+		msg("SUBSCRIBE", "sip:alice@kaopu.test", guest, alice+";tag=x", "Event: Message-Summary\r\nExpires: 99999999999\r\nAccept: application/simple-message-summary\r\n", ""),
 		msg("FOO", "sip:alice@kaopu.test", guest, alice, "", ""),
 		// Escapes, odd spacing, folded lines, compact forms.
 		[]byte("OPTIONS sip:%61lice@kaopu.test;lr SIP/2.0\r\nv:  SIP/2.0/UDP 127.0.0.1:5999 ;branch=z9hG4bKws\r\nf: \"a\\\"b\" <sip:a@x>;tag=1\r\n" +

@@ -20,6 +20,7 @@ import (
 	"github.com/kaopu/kaopu/internal/sipx"
 	"github.com/kaopu/kaopu/internal/store"
 	"github.com/kaopu/kaopu/internal/voicemail"
+	"github.com/kaopu/kaopu/internal/web"
 )
 
 // Subscription bounds: the interval granted (RFC 6665 §4.2.1.1: the
@@ -294,7 +295,16 @@ func (m *mwi) forget(sub *mwiSub) {
 	m.mu.Unlock()
 }
 
-// count is how many subscriptions are kept (for /metrics and tests).
+// mwiMetrics are the message-waiting samples for /metrics.
+func (s *Server) mwiMetrics() []web.Metric {
+	n := 0
+	if s.mwi != nil {
+		n = s.mwi.count()
+	}
+	return []web.Metric{web.Gauge("kaopu_mwi_subscriptions", "Message-waiting (message-summary) subscriptions held.", float64(n))}
+}
+
+// count is how many subscriptions are kept.
 func (m *mwi) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -822,7 +822,7 @@ func (s *Server) metrics() []web.Metric {
 	if s.calls != nil {
 		deniedConc, deniedRate, deniedClass = s.calls.Denied()
 	}
-	return append(append(append(s.trunkMetrics(), s.billingMetrics()...), s.conferenceMetrics()...),
+	return append(append(append(append(s.trunkMetrics(), s.billingMetrics()...), s.conferenceMetrics()...), s.mwiMetrics()...),
 		web.Gauge("kaopu_bindings", "Registered contacts held.", float64(s.loc.Count())),
 		web.Gauge("kaopu_users", "Login names (users and extensions) known.", float64(s.dir.Len())),
 		web.Gauge("kaopu_banned_sources", "Source IPs banned now.", float64(s.bans.Count())),
