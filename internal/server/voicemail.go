@@ -136,8 +136,10 @@ type vmAccessApp struct {
 }
 
 func (a vmAccessApp) Serve(ctx context.Context, c call.AppCall) {
-	user := c.Caller
-	if a.login || !c.Source.IsValid() {
+	// A carrier's caller (no source) or a caller of another domain (not
+	// one of our users) logs in like a DID's.
+	user, ours := canonical{a.s.dir}.CanonicalUser(c.Caller)
+	if a.login || !c.Source.IsValid() || !ours {
 		var ok bool
 		if user, ok = a.s.vm.Login(ctx, c.Endpoint, c.Source, c.Log); !ok {
 			return
