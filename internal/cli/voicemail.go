@@ -44,6 +44,8 @@ func (e *env) voicemail(args []string) int {
 	var c common
 	c.register(fs)
 	pin := fs.String("pin", "", "DIGITS (4-12) asked when the mailbox is reached from elsewhere than the user's phone (a DID); keeps the old PIN when omitted")
+	// Not e.positional: list takes an optional argument (a range of
+	// counts per subcommand).
 	pos, err := parse(fs, rest)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
