@@ -382,7 +382,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	rec := m.cdrs.Start(context.Background(), cdr.CallInfo{CallID: callID, Caller: ar.User, Callee: cdrCallee, Dialed: dialed})
 	var callee string
 	var targets []store.Binding
-	var b store.Binding
+	var b []store.Binding // remote's targets
 	var remote, local bool
 	var refused *refusal
 	var trunkRelease func()
@@ -481,7 +481,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// A direct call to a host that is not registered here, or a call
 		// to another domain: allowed to authenticated callers, as a single
 		// target.
-		callee, targets = b.AOR, []store.Binding{b}
+		callee, targets = b[0].AOR, b
 	} else {
 		if !local {
 			respond(tx, req, 404, "Not Found")
@@ -532,7 +532,7 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Call{ID: callID, Caller: ar.User, Callee: callee, Dialed: dialed,
 		Start: time.Now(), in: in, tx: tx, ctx: ctx, cancel: cancel, cdr: rec, med: med, release: release,
-		direct: len(targets) == 1 && targets[0].Instance == DirectMark}
+		direct: remote}
 	if fromTrunk {
 		c.Trunk, c.Inbound, c.trunkRelease = trunkIn, true, trunkRelease
 		c.callerHidden, _ = privacyRequested(req)
@@ -569,7 +569,8 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 			tx.Terminate()
 			return
 		}
-	} else if len(plan) > 0 && !m.ringTrunks(c, req, plan, emergency) || len(plan) == 0 && !m.ring(c, req, targets) {
+	} else if len(plan) > 0 && !m.ringTrunks(c, req, plan, emergency) || remote && !m.ringRemote(c, req, targets) ||
+		len(plan) == 0 && !remote && !m.ring(c, req, targets) {
 		m.wg.Done()
 		return
 	}

@@ -119,52 +119,88 @@ func (m *Manager) callerURI(c *Call) sip.Uri {
 	return sip.Uri{Scheme: "sip", User: c.Caller, Host: m.cfg.Domain}
 }
 
-// remote turns a Request-URI for another host into the single target of
-// an (authenticated) call: a direct call to sip:user@IP:port, or a call to
-// another domain, whose server is located with DNS. false, nil: the
-// callee is one of our users. A refusal is the caller's answer.
-func (m *Manager) remote(u sip.Uri) (store.Binding, bool, *refusal) {
+// remote turns a Request-URI for another host into the targets of an
+// (authenticated) call: a direct call to sip:user@IP:port (one target), or
+// a call to another domain, whose servers are located with DNS, in the
+// order to try them (ringRemote). false, nil: the callee is one of our
+// users. A refusal is the caller's answer.
+func (m *Manager) remote(u sip.Uri) ([]store.Binding, bool, *refusal) {
 	if b, ok := m.direct(u); ok {
-		return b, true, nil
+		return []store.Binding{b}, true, nil
 	}
 	if m.destination(u) != destDomain {
-		return store.Binding{}, false, nil
+		return nil, false, nil
 	}
 	if !m.cfg.Federation.Outbound {
-		return store.Binding{}, false, &refusal{403, "Calls To Other Domains Are Off"}
+		return nil, false, &refusal{403, "Calls To Other Domains Are Off"}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout)
 	defer cancel()
-	b, rf := m.locate(ctx, u)
+	found, rf := m.locate(ctx, u)
 	if rf != nil {
 		m.log.Info("other domain not reachable", "uri", u.String(), "status", rf.code, "reason", rf.reason)
-		return store.Binding{}, false, rf
+		return nil, false, rf
 	}
-	if ap, err := netip.ParseAddrPort(b.Source); err == nil && m.cfg.IsSelf(ap.Addr().String(), int(ap.Port())) {
+	self := func(b store.Binding) bool {
+		ap, err := netip.ParseAddrPort(b.Source)
+		return err == nil && m.cfg.IsSelf(ap.Addr().String(), int(ap.Port()))
+	}
+	if self(found[0]) {
 		// The name is one of ours (an alias of the domain): our users.
-		return store.Binding{}, false, nil
+		return nil, false, nil
 	}
-	return b, true, nil
+	// A later server that is us would only bring the call back here for a
+	// domain we do not serve: it is never tried.
+	targets := found[:0]
+	for _, b := range found {
+		if !self(b) {
+			targets = append(targets, b)
+		}
+	}
+	return targets, true, nil
 }
 
-// locate finds the server of another domain for u with RFC 3263 §4
-// (sipdns): NAPTR, then SRV (_sip._tcp, _sip._udp), then the domain's
-// A/AAAA on 5060; only the URI's transport= when it has one, only A/AAAA
-// when it has a port. UDP and TCP only: TLS toward other domains is not
-// done yet. The first target wins: the call has one. A domain that does
-// not exist, has no SIP server (SRV target "."), or no address is 404; a
-// DNS failure is 503.
-func (m *Manager) locate(ctx context.Context, u sip.Uri) (store.Binding, *refusal) {
+// ringRemote sends a call to another host (remote's targets) one server
+// at a time (RFC 3263 §4.3, failover.go): the next is tried when one
+// cannot be reached, sends nothing for trunkSetupTimeout (the rule trunk
+// servers follow) or answers 503; any other final answer is the caller's.
+// When none could be reached at all the caller gets 503. False when the
+// call did not connect (and is finished).
+func (m *Manager) ringRemote(c *Call, req *sip.Request, targets []store.Binding) bool {
+	spec := legSpec{setup: trunkSetupTimeout,
+		build: func(b store.Binding) (*sip.Request, error) { return m.newLegInvite(c, req, b) }}
+	r := m.tryServers(c, targets, spec, nil, "domain", targets[0].AOR)
+	defer r.done()
+	if r.winner != nil {
+		return m.connect(c, r.winner)
+	}
+	if r.unreached && !r.callerGone {
+		c.Log.Warn("no server of the other side could be reached", "to", c.Callee)
+		m.reject(c, 503, "Service Unavailable")
+		return false
+	}
+	m.failed(c, r)
+	return false
+}
+
+// locate finds the servers of another domain for u with RFC 3263 §4
+// (sipdns), in the order to try them: NAPTR, then SRV (_sip._tcp,
+// _sip._udp), then the domain's A/AAAA on 5060; only the URI's
+// transport= when it has one, only A/AAAA when it has a port. UDP and TCP
+// only: TLS toward other domains is not done yet. A domain that does not
+// exist, has no SIP server (SRV target "."), or no address is 404; a DNS
+// failure is 503.
+func (m *Manager) locate(ctx context.Context, u sip.Uri) ([]store.Binding, *refusal) {
 	host := strings.TrimSuffix(u.Host, ".")
 	if !strings.EqualFold(u.Scheme, "sip") {
 		// sips: needs TLS toward the other domain, which we do not do yet.
-		return store.Binding{}, &refusal{416, "Unsupported URI Scheme"}
+		return nil, &refusal{416, "Unsupported URI Scheme"}
 	}
 	q := sipdns.Query{Host: host, Port: uint16(u.Port)}
 	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
 		v = strings.ToLower(v)
 		if v != "udp" && v != "tcp" {
-			return store.Binding{}, &refusal{503, "Transport Not Supported"}
+			return nil, &refusal{503, "Transport Not Supported"}
 		}
 		q.Transport = strings.ToUpper(v)
 	}
@@ -175,18 +211,24 @@ func (m *Manager) locate(ctx context.Context, u sip.Uri) (store.Binding, *refusa
 	res, err := r.Resolve(ctx, q)
 	switch {
 	case errors.Is(err, sipdns.ErrNotFound) || errors.Is(err, sipdns.ErrNoService):
-		return store.Binding{}, &refusal{404, "Not Found"}
+		return nil, &refusal{404, "Not Found"}
 	case err != nil:
 		m.log.Warn("locating another domain failed", "domain", host, "error", err)
-		return store.Binding{}, &refusal{503, "Service Unavailable"}
+		return nil, &refusal{503, "Service Unavailable"}
 	}
-	t := res.Targets[0]
 	// The Request-URI keeps the domain (its server checks it is its own);
-	// the request goes to the address found.
+	// the request goes to the addresses found.
 	contact := sip.Uri{Scheme: "sip", User: u.User, Host: host, Port: u.Port}
 	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
 		contact.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(v)}}
 	}
-	return store.Binding{AOR: u.User + "@" + host, Contact: contact.String(), Source: t.Addr.String(),
-		Transport: t.Transport, Instance: DirectMark}, nil
+	targets := make([]store.Binding, 0, len(res.Targets))
+	for _, t := range res.Targets {
+		targets = append(targets, store.Binding{AOR: u.User + "@" + host, Contact: contact.String(), Source: t.Addr.String(),
+			Transport: t.Transport, Instance: DirectMark})
+	}
+	if len(targets) == 0 {
+		return nil, &refusal{404, "Not Found"}
+	}
+	return targets, nil
 }

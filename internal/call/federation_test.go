@@ -170,6 +170,17 @@ func TestRemoteDomain(t *testing.T) {
 			"UDP 127.0.0.2:5072 sip:alice@alpha.test",
 			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "SRV _sip._udp.alpha.test.",
 				"A gone.alpha.test.", "AAAA gone.alpha.test.", "A sip2.alpha.test.", "AAAA sip2.alpha.test."}},
+		{"every SRV target, in order", both, "sip:alice@alpha.test",
+			fakeDNS{srv: map[string][]*net.SRV{"_sip._udp.alpha.test": {
+				{Target: "sip1.alpha.test.", Port: 5070, Priority: 10}, {Target: "sip2.alpha.test.", Port: 5072, Priority: 20}}},
+				hosts: map[string][]string{"sip1.alpha.test.": {"127.0.0.2"}, "sip2.alpha.test.": {"127.0.0.4"}}},
+			"UDP 127.0.0.2:5070 sip:alice@alpha.test, UDP 127.0.0.4:5072 sip:alice@alpha.test", nil},
+		{"a later target that is us is never tried", both, "sip:alice@alpha.test",
+			fakeDNS{srv: map[string][]*net.SRV{"_sip._udp.alpha.test": {
+				{Target: "sip1.alpha.test.", Port: 5070, Priority: 10}, {Target: "us.beta.test.", Port: 5060, Priority: 20},
+				{Target: "sip2.alpha.test.", Port: 5072, Priority: 30}}},
+				hosts: map[string][]string{"sip1.alpha.test.": {"127.0.0.2"}, "us.beta.test.": {"127.0.0.3"}, "sip2.alpha.test.": {"127.0.0.4"}}},
+			"UDP 127.0.0.2:5070 sip:alice@alpha.test, UDP 127.0.0.4:5072 sip:alice@alpha.test", nil},
 		{"NAPTR chooses TCP", both, "sip:alice@alpha.test",
 			fakeDNS{raw: []string{`alpha.test. 60 IN NAPTR 10 0 "s" "SIP+D2T" "" _sip._tcp.alpha.test.`,
 				`alpha.test. 60 IN NAPTR 20 0 "s" "SIPS+D2T" "" _sips._tcp.alpha.test.`},
@@ -181,9 +192,9 @@ func TestRemoteDomain(t *testing.T) {
 			fakeDNS{hosts: map[string][]string{"alpha.test": {"127.0.0.2"}}},
 			"UDP 127.0.0.2:5060 sip:alice@alpha.test",
 			[]string{"NAPTR alpha.test.", "SRV _sip._tcp.alpha.test.", "SRV _sip._udp.alpha.test.", "A alpha.test.", "AAAA alpha.test."}},
-		{"IPv4 preferred", both, "sip:alice@alpha.test",
+		{"IPv4 preferred, IPv6 next", both, "sip:alice@alpha.test",
 			fakeDNS{hosts: map[string][]string{"alpha.test": {"2001:db8::2", "127.0.0.2"}}},
-			"UDP 127.0.0.2:5060 sip:alice@alpha.test", nil},
+			"UDP 127.0.0.2:5060 sip:alice@alpha.test, UDP [2001:db8::2]:5060 sip:alice@alpha.test", nil},
 		{"IPv6 only", both, "sip:alice@alpha.test",
 			fakeDNS{hosts: map[string][]string{"alpha.test": {"2001:db8::2"}}},
 			"UDP [2001:db8::2]:5060 sip:alice@alpha.test", nil},
@@ -243,10 +254,14 @@ func TestRemoteDomain(t *testing.T) {
 			case !remote:
 				got = "local"
 			default:
-				got = b.Transport + " " + b.Source + " " + b.Contact
-				if b.Instance != DirectMark {
-					t.Errorf("target %+v not marked as a single direct target", b)
+				var all []string
+				for _, b := range b {
+					all = append(all, b.Transport+" "+b.Source+" "+b.Contact)
+					if b.Instance != DirectMark {
+						t.Errorf("target %+v not marked as a direct target", b)
+					}
 				}
+				got = strings.Join(all, ", ")
 			}
 			if got != tc.want {
 				t.Fatalf("remote(%s) = %q (%+v), want %q; DNS asked %v", tc.ruri, got, b, tc.want, dns.asked())

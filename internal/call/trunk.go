@@ -75,31 +75,18 @@ func (t TrunkTarget) servers() []store.Binding {
 }
 
 // ringServers sends the call to trunk t's servers one after the other
-// (RFC 3263 §4.3): the next is tried when a server cannot be reached,
-// stays silent for spec.setup or answers 503; any other outcome is the
-// trunk's. more, when not nil, may forbid the next server (the caller's
-// media already went to this one). The result is the last server's.
+// (RFC 3263 §4.3, failover.go): the next is tried when a server cannot be
+// reached, stays silent for spec.setup or answers 503; any other outcome
+// is the trunk's. more, when not nil, may forbid the next server (the
+// caller's media already went to this one). The result is the last
+// server's.
 func (m *Manager) ringServers(c *Call, t TrunkTarget, spec legSpec, build func(store.Binding) (*sip.Request, error), more func() bool) forked {
-	servers := t.servers()
-	var r forked
-	for i, b := range servers {
-		spec.build = build
-		r = m.fork(c, []store.Binding{b}, spec)
-		if r.winner != nil || r.callerGone || r.noAnswer || !r.silent && r.best != 0 && r.best != 503 ||
-			more != nil && !more() {
-			return r
-		}
-		if i+1 < len(servers) {
-			r.done()
-			c.Log.Warn("trunk server failed; trying the next", "trunk", t.Trunk, "server", b.Transport+":"+b.Source,
-				"status", r.best, "silent", r.silent, "next", servers[i+1].Transport+":"+servers[i+1].Source)
-		}
-	}
-	return r
+	spec.build = build
+	return m.tryServers(c, t.servers(), spec, more, "trunk", t.Trunk)
 }
 
-// trunkSetupTimeout is how long a trunk may stay silent (not even 100
-// Trying) before the next trunk is tried.
+// trunkSetupTimeout is how long a server (a trunk's, another domain's)
+// may stay silent (not even 100 Trying) before the next is tried.
 const trunkSetupTimeout = 4 * time.Second
 
 // cdrNumber is the number a call record names for the outbound leg
