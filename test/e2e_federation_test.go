@@ -36,8 +36,7 @@ type fedFixture struct {
 
 func newFedFixture(t *testing.T) *fedFixture {
 	t.Helper()
-	f := &fedFixture{ns: harness.StartNetns(t)}
-	f.dns = harness.StartDNS(t, f.ns, harness.DNSZone{
+	return newFedFixtureZone(t, harness.DNSZone{
 		A: map[string][]netip.Addr{
 			"alpha.test":    {netip.MustParseAddr("127.0.0.2")},
 			"sip.beta.test": {netip.MustParseAddr("127.0.0.3")},
@@ -46,6 +45,14 @@ func newFedFixture(t *testing.T) *fedFixture {
 			"_sip._udp.beta.test": {{Target: "sip.beta.test", Port: 5080, Priority: 0, Weight: 0}},
 		},
 	})
+}
+
+// newFedFixtureZone is the two servers, alpha.test on 127.0.0.2:5060 and
+// beta.test on 127.0.0.3:5080, with zone as their DNS.
+func newFedFixtureZone(t *testing.T, zone harness.DNSZone) *fedFixture {
+	t.Helper()
+	f := &fedFixture{ns: harness.StartNetns(t)}
+	f.dns = harness.StartDNS(t, f.ns, zone)
 	f.alpha = harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 30000-30098\n",
 		Domain: "alpha.test", Netns: f.ns, IP: "127.0.0.2", SIPPort: 5060})
 	f.beta = harness.StartServer(t, harness.ServerOptions{Config: sippConfig + "rtp:\n  ports: 30100-30198\n",
@@ -312,6 +319,96 @@ func TestFederation(t *testing.T) {
 		}
 		if c := lastCDR(t, f.alpha); c.Disposition != "FAILED" || c.Cause != 404 || c.Dialed != "bob" {
 			t.Errorf("alpha's CDR %+v, want FAILED 404 for bob", c)
+		}
+	})
+}
+
+// TestFederationFailover: calls to another domain try the servers DNS
+// lists in order (RFC 3263 §4.3). beta.test's SRV names a dead server
+// first (nothing on 127.0.0.3:5090: silent), then one answering 503 (a
+// sipp on 127.0.0.4:5070), then beta itself: alice's call to bob
+// connects through the third, after alpha gave up on the first for its
+// silence and on the second for its 503. gamma.test's servers are a TCP
+// port nobody listens on (refused), then the 503 sipp: alice gets the
+// last answer, 503.
+func TestFederationFailover(t *testing.T) {
+	const busyPort = 5070
+	busy := netip.MustParseAddr("127.0.0.4")
+	f := newFedFixtureZone(t, harness.DNSZone{
+		A: map[string][]netip.Addr{
+			"alpha.test":         {netip.MustParseAddr("127.0.0.2")},
+			"sip.beta.test":      {netip.MustParseAddr("127.0.0.3")},
+			"dead.beta.test":     {netip.MustParseAddr("127.0.0.3")},
+			"busy.beta.test":     {busy},
+			"refused.gamma.test": {netip.MustParseAddr("127.0.0.5")},
+		},
+		SRV: map[string][]net.SRV{
+			"_sip._udp.beta.test": {
+				{Target: "dead.beta.test", Port: 5090, Priority: 0},
+				{Target: "busy.beta.test", Port: busyPort, Priority: 1},
+				{Target: "sip.beta.test", Port: 5080, Priority: 2},
+			},
+			"_sip._tcp.gamma.test": {{Target: "refused.gamma.test", Port: 5090, Priority: 0}},
+			"_sip._udp.gamma.test": {{Target: "busy.beta.test", Port: busyPort, Priority: 0}},
+		},
+	})
+	rejecting := func(t *testing.T) func() *harness.SippResult {
+		return sippInBackground(t, f.ns, "-i", busy.String(), "-p", fmt.Sprint(busyPort), "-sf", rejectingCallee(t, 503, "Service Unavailable"))
+	}
+
+	t.Run("dead, then 503, then beta", func(t *testing.T) {
+		waitBusy := rejecting(t)
+		wait := f.answerer(t, f.register(t, f.beta, "bob", "bob-secret-2"))
+		start := time.Now()
+		r := f.call(t, f.alpha, "alice", "alice-secret-1", harness.Scenario(t, "uac_auth.xml"), "bob", "beta.test")
+		if r.ExitCode != 0 {
+			t.Fatalf("alice: exit %d, want 0 (answered by beta's third server); responses %v\n%s", r.ExitCode, statuses(r.Responses()), r.Errors)
+		}
+		if u := wait(); u.ExitCode != 0 {
+			t.Fatalf("bob: exit %d\n%s", u.ExitCode, u.Errors)
+		}
+		b := waitBusy()
+		if b.ExitCode != 0 {
+			t.Fatalf("503 server: exit %d, want 0 (INVITE, then ACK of its 503)\n%s", b.ExitCode, b.Errors)
+		}
+		// Every server got the domain in the Request-URI.
+		if inv := receivedInvite(t, b); !strings.HasPrefix(inv.StartLine, "INVITE sip:bob@beta.test SIP/2.0") {
+			t.Errorf("503 server got %q", inv.StartLine)
+		}
+		for _, re := range []string{
+			`msg="domain server failed; trying the next" domain=beta.test server=UDP:127.0.0.3:5090 status=0 silent=true .*next=UDP:127.0.0.4:5070`,
+			`msg="domain server failed; trying the next" domain=beta.test server=UDP:127.0.0.4:5070 status=503 silent=false .*next=UDP:127.0.0.3:5080`,
+		} {
+			if _, err := f.alpha.WaitLog(5*time.Second, re); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("the call took %v: the dead server held it longer than the setup timeout", d)
+		}
+		if c := lastCDR(t, f.alpha); c.Disposition != "ANSWERED" || c.Caller != "alice" || c.Dialed != "bob" {
+			t.Errorf("alpha's CDR %+v, want ANSWERED from alice, dialed bob", c)
+		}
+		if c := lastCDR(t, f.beta); c.Disposition != "ANSWERED" || c.Caller != "alice@alpha.test" {
+			t.Errorf("beta's CDR %+v, want ANSWERED from alice@alpha.test", c)
+		}
+	})
+
+	t.Run("refused, then 503: the caller gets 503", func(t *testing.T) {
+		waitBusy := rejecting(t)
+		r := f.call(t, f.alpha, "alice", "alice-secret-1", failingCaller(t, 503), "carol", "gamma.test")
+		if r.ExitCode != 0 {
+			t.Fatalf("alice: exit %d, want the last server's 503; responses %v\n%s", r.ExitCode, statuses(r.Responses()), r.Errors)
+		}
+		if b := waitBusy(); b.ExitCode != 0 {
+			t.Fatalf("503 server: exit %d\n%s", b.ExitCode, b.Errors)
+		}
+		if _, err := f.alpha.WaitLog(5*time.Second,
+			`msg="domain server failed; trying the next" domain=gamma.test server=TCP:127.0.0.5:5090 status=0 silent=false unreached=true next=UDP:127.0.0.4:5070`); err != nil {
+			t.Fatal(err)
+		}
+		if c := lastCDR(t, f.alpha); c.Disposition != "FAILED" || c.Cause != 503 || c.Dialed != "carol" {
+			t.Errorf("alpha's CDR %+v, want FAILED 503 for carol", c)
 		}
 	})
 }

@@ -51,12 +51,13 @@ func tryInOrder(servers []store.Binding, try func(store.Binding) forked, callerG
 
 // tryServers sends the call to servers one at a time (tryInOrder), each
 // with spec (spec.setup is how long a server may stay silent); what
-// names the destination in the log ("trunk", "domain") and who its name.
+// names the kind of destination in the log ("trunk", "domain") and who
+// the destination.
 func (m *Manager) tryServers(c *Call, servers []store.Binding, spec legSpec, more func() bool, what, who string) forked {
 	try := func(b store.Binding) forked { return m.fork(c, []store.Binding{b}, spec) }
 	gone := func() bool { return c.ctx.Err() != nil || c.in.Context().Err() != nil }
 	moved := func(failed, next store.Binding, r forked) {
-		c.Log.Warn("server failed; trying the next", what, who, "server", failed.Transport+":"+failed.Source,
+		c.Log.Warn(what+" server failed; trying the next", what, who, "server", failed.Transport+":"+failed.Source,
 			"status", r.best, "silent", r.silent, "unreached", r.unreached, "next", next.Transport+":"+next.Source)
 	}
 	return tryInOrder(servers, try, gone, more, moved)

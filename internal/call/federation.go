@@ -169,7 +169,7 @@ func (m *Manager) remote(u sip.Uri) ([]store.Binding, bool, *refusal) {
 func (m *Manager) ringRemote(c *Call, req *sip.Request, targets []store.Binding) bool {
 	spec := legSpec{setup: trunkSetupTimeout,
 		build: func(b store.Binding) (*sip.Request, error) { return m.newLegInvite(c, req, b) }}
-	r := m.tryServers(c, targets, spec, nil, "domain", targets[0].AOR)
+	r := m.tryServers(c, targets, spec, nil, "domain", strings.TrimSuffix(req.Recipient.Host, "."))
 	defer r.done()
 	if r.winner != nil {
 		return m.connect(c, r.winner)
