@@ -330,7 +330,8 @@ func TestFederation(t *testing.T) {
 // connects through the third, after alpha gave up on the first for its
 // silence and on the second for its 503. gamma.test's servers are a TCP
 // port nobody listens on (refused), then the 503 sipp: alice gets the
-// last answer, 503.
+// last answer, 503. A caller who cancels while the dead server of
+// delta.test is tried gets 487, and no other server is tried.
 func TestFederationFailover(t *testing.T) {
 	const busyPort = 5070
 	busy := netip.MustParseAddr("127.0.0.4")
@@ -349,6 +350,10 @@ func TestFederationFailover(t *testing.T) {
 				{Target: "sip.beta.test", Port: 5080, Priority: 2},
 			},
 			"_sip._tcp.gamma.test": {{Target: "refused.gamma.test", Port: 5090, Priority: 0}},
+			"_sip._udp.delta.test": {
+				{Target: "dead.beta.test", Port: 5090, Priority: 0},
+				{Target: "sip.beta.test", Port: 5080, Priority: 1},
+			},
 			"_sip._udp.gamma.test": {{Target: "busy.beta.test", Port: busyPort, Priority: 0}},
 		},
 	})
@@ -409,6 +414,40 @@ func TestFederationFailover(t *testing.T) {
 		}
 		if c := lastCDR(t, f.alpha); c.Disposition != "FAILED" || c.Cause != 503 || c.Dialed != "carol" {
 			t.Errorf("alpha's CDR %+v, want FAILED 503 for carol", c)
+		}
+	})
+
+	t.Run("caller cancels while a dead server is tried", func(t *testing.T) {
+		b, err := os.ReadFile(harness.Scenario(t, "uac_cancel.xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No 180 comes from a dead server: CANCEL after alpha's 100 and a
+		// pause instead (a pause is a scenario message too: [branch-3] is
+		// still the INVITE's).
+		uac := strings.Replace(string(b), `<recv response="100" optional="true"/>
+  <recv response="180"/>`, `<recv response="100"/>
+  <pause milliseconds="1500"/>`, 1)
+		if uac == string(b) {
+			t.Fatal("uac_cancel.xml changed: no 100 and 180 recv")
+		}
+		path := filepath.Join(t.TempDir(), "uac_cancel_silent.xml")
+		if err := os.WriteFile(path, []byte(uac), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := f.call(t, f.alpha, "alice", "alice-secret-1", path, "dave", "delta.test")
+		if r.ExitCode != 0 {
+			t.Fatalf("alice: exit %d, want her CANCEL answered 200 and the INVITE 487; responses %v\n%s",
+				r.ExitCode, statuses(r.Responses()), r.Errors)
+		}
+		// Past the setup timeout the dead server would have been left
+		// for the next: nothing of the kind once the caller is gone.
+		time.Sleep(5 * time.Second)
+		if strings.Contains(f.alpha.Log(), "domain=delta.test") {
+			t.Errorf("alpha tried another server of delta.test after the caller's CANCEL:\n%s", f.alpha.Log())
+		}
+		if c := lastCDR(t, f.alpha); c.Disposition != "CANCELLED" || c.Cause != 487 || c.Dialed != "dave" {
+			t.Errorf("alpha's CDR %+v, want CANCELLED 487 for dave", c)
 		}
 	})
 }
