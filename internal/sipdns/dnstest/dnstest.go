@@ -29,15 +29,23 @@ func Start(t testing.TB, records ...string) *Server {
 	t.Helper()
 	s := &Server{silent: map[string]bool{}}
 	s.Set(t, records...)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
+	// UDP and TCP on one port: the kernel picks a free UDP port, whose
+	// TCP twin another process may hold; then try another port.
+	var pc net.PacketConn
+	var ln net.Listener
+	for try := 0; ; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		s.Addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", s.Addr); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatal(err)
+		if try == 20 {
+			t.Fatal(err)
+		}
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: s}
 	tcp := &dns.Server{Listener: ln, Handler: s}
