@@ -479,8 +479,8 @@ func (m *Manager) OnInvite(req *sip.Request, tx sip.ServerTransaction) {
 		callee = dialed
 	} else if remote {
 		// A direct call to a host that is not registered here, or a call
-		// to another domain: allowed to authenticated callers, as a single
-		// target.
+		// to another domain: allowed to authenticated callers, its servers
+		// tried one at a time (ringRemote).
 		callee, targets = b[0].AOR, b
 	} else {
 		if !local {
