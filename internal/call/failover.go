@@ -26,7 +26,7 @@ func nextServer(r forked) bool {
 // tryInOrder tries servers one after the other with try until one's
 // outcome is not a reason to go on (nextServer), and returns that
 // outcome, or the last server's when all failed. Before each further
-// server, stop may end the tries: callerGone (the caller cancelled
+// server, two checks may end the tries: callerGone (the caller cancelled
 // between two tries) makes the last outcome the caller's 487; more false
 // (the caller's media went to this server) keeps it as it is. moved is
 // told each switch, after the failed try's done.
