@@ -71,20 +71,7 @@ func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, err
 
 // ListAccounts returns every account by name.
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
 }
 
 // PostLedger changes a balance and records the change, in one transaction.
@@ -290,20 +277,7 @@ func (s *Store) GetDeck(ctx context.Context, name string) (store.RateDeck, error
 
 // ListDecks returns every deck by name.
 func (s *Store) ListDecks(ctx context.Context) ([]store.RateDeck, error) {
-	rows, err := s.db.QueryContext(ctx, deckQuery+` ORDER BY d.name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.RateDeck
-	for rows.Next() {
-		d, err := scanDeck(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanDeck, deckQuery+` ORDER BY d.name`)
 }
 
 // DeleteDeck removes a deck and its rates.
@@ -342,21 +316,8 @@ func (s *Store) ListRates(ctx context.Context, deck, prefix string, limit int) (
 		limit = -1
 	}
 	// Every string starting with prefix sorts in [prefix, prefix+U+10FFFF).
-	rows, err := s.db.QueryContext(ctx, `SELECT `+rateCols+` FROM rates WHERE deck = ? AND prefix >= ? AND prefix < ?
+	return queryAll(ctx, s.db, scanRate, `SELECT `+rateCols+` FROM rates WHERE deck = ? AND prefix >= ? AND prefix < ?
 		ORDER BY prefix, effective_unix LIMIT ?`, deck, prefix, prefix+"\U0010FFFF", limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Rate
-	for rows.Next() {
-		r, err := scanRate(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // EachRate streams a deck's rows.

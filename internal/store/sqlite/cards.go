@@ -74,7 +74,7 @@ func (s *Store) AddCards(ctx context.Context, cs []store.Card) error {
 const cardSelect = `SELECT c.number, c.pin_hash, c.account, c.expires_unix, c.state, c.created_unix, a.balance, a.currency, a.plan
 	FROM cards c JOIN accounts a ON a.name = c.account`
 
-func scanCard(sc interface{ Scan(...any) error }) (store.Card, error) {
+func scanCard(sc scanner) (store.Card, error) {
 	var c store.Card
 	var exp, created int64
 	if err := sc.Scan(&c.Number, &c.PINHash, &c.Account, &exp, &c.State, &created, &c.Balance, &c.Currency, &c.Plan); err != nil {
@@ -95,20 +95,7 @@ func (s *Store) GetCard(ctx context.Context, number string) (store.Card, error) 
 
 // ListCards returns every card by number.
 func (s *Store) ListCards(ctx context.Context) ([]store.Card, error) {
-	rows, err := s.db.QueryContext(ctx, cardSelect+` ORDER BY c.number`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Card
-	for rows.Next() {
-		c, err := scanCard(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanCard, cardSelect+` ORDER BY c.number`)
 }
 
 // SetCardState blocks or unblocks a card.

@@ -53,20 +53,7 @@ func (s *Store) GetConference(ctx context.Context, number string) (store.Confere
 
 // ListConferences returns every room ordered by number.
 func (s *Store) ListConferences(ctx context.Context) ([]store.Conference, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+conferenceCols+` FROM conferences ORDER BY number`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Conference
-	for rows.Next() {
-		c, err := scanConference(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanConference, `SELECT `+conferenceCols+` FROM conferences ORDER BY number`)
 }
 
 // ConferencesVersion returns a counter bumped by every change to rooms.

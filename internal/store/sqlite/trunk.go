@@ -129,20 +129,7 @@ func (s *Store) GetTrunk(ctx context.Context, name string) (store.Trunk, error) 
 
 // ListTrunks returns every trunk ordered by name.
 func (s *Store) ListTrunks(ctx context.Context) ([]store.Trunk, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+trunkCols+` FROM trunks ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Trunk
-	for rows.Next() {
-		t, err := scanTrunk(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanTrunk, `SELECT `+trunkCols+` FROM trunks ORDER BY name`)
 }
 
 // AddRoute inserts a route whose trunks all exist (store.ErrNotFound

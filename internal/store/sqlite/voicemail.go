@@ -38,20 +38,7 @@ func (s *Store) GetMailbox(ctx context.Context, user string) (store.Mailbox, err
 
 // ListMailboxes returns every mailbox ordered by user.
 func (s *Store) ListMailboxes(ctx context.Context) ([]store.Mailbox, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT user_name, enabled, pin_hash, created_unix FROM mailboxes ORDER BY user_name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Mailbox
-	for rows.Next() {
-		m, err := scanMailbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanMailbox, `SELECT user_name, enabled, pin_hash, created_unix FROM mailboxes ORDER BY user_name`)
 }
 
 // AddMessage stores a message and returns its ID.
@@ -82,21 +69,9 @@ func scanMessage(r scanner, wav bool) (store.VoiceMessage, error) {
 // ListMessages returns a mailbox's messages ("": all), oldest first,
 // without their audio.
 func (s *Store) ListMessages(ctx context.Context, mailbox string) ([]store.VoiceMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+messageCols+` FROM voice_messages
+	list := func(r scanner) (store.VoiceMessage, error) { return scanMessage(r, false) }
+	return queryAll(ctx, s.db, list, `SELECT `+messageCols+` FROM voice_messages
 		WHERE ?1 = '' OR mailbox = ?1 ORDER BY received_unix, id`, mailbox)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.VoiceMessage
-	for rows.Next() {
-		m, err := scanMessage(rows, false)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
 // GetMessage returns a message with its audio; store.ErrNotFound.
