@@ -23,17 +23,11 @@ spends its balance; a postpaid one may go down to minus its credit limit.
 Users are attached with: kaopu user set USER --account NAME.`
 
 func (e *env) account(args []string) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", accountHelp)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	sub, rest, code, ok := e.subcommand("account", accountHelp, args)
+	if !ok {
+		return code
 	}
-	sub := args[0]
-	fs := newFlagSet("account "+sub, e.stderr, accountHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("account "+sub, accountHelp)
 	prepaid := fs.Bool("prepaid", false, "add/set: a prepaid account")
 	postpaid := fs.Bool("postpaid", false, "add/set: a postpaid account")
 	limit := fs.String("credit-limit", "0", "add/set: postpaid credit limit `X`")
@@ -42,7 +36,6 @@ func (e *env) account(args []string) int {
 	opening := fs.String("balance", "0", "add: opening balance `X` (recorded in the ledger)")
 	reason := fs.String("reason", "credit", "credit: why (kept in the ledger)")
 	ledger := fs.Int("ledger", 10, "show: the latest `N` ledger rows (0: all)")
-	rest := args[1:]
 	if sub == "credit" {
 		// A negative AMOUNT is not a flag: move it behind "--".
 		var others, neg []string

@@ -18,21 +18,15 @@ const banHelp = `kaopu ban list [--all]
 // ban lists, lifts and adds source bans in the store; a running server
 // picks the change up within a second.
 func (e *env) ban(args []string) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", banHelp)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	sub, rest, code, ok := e.subcommand("ban", banHelp, args)
+	if !ok {
+		return code
 	}
-	sub := args[0]
-	fs := newFlagSet("ban "+sub, e.stderr, banHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("ban "+sub, banHelp)
 	all := fs.Bool("all", false, "list also bans that ended (kept a day: they lengthen the next ban)")
 	dur := fs.Duration("for", time.Hour, "how long the ban lasts")
 	reason := fs.String("reason", "banned by an operator", "why (shown by ban list)")
-	pos, code, ok := e.positional("ban", sub, banHelp, fs, args[1:], map[string]int{"list": 0, "del": 1, "add": 1})
+	pos, code, ok := e.positional("ban", sub, banHelp, fs, rest, map[string]int{"list": 0, "del": 1, "add": 1})
 	if !ok {
 		return code
 	}

@@ -29,17 +29,11 @@ const cardHelp = `kaopu card generate --count N --value AMOUNT --plan DECK [--cu
 // generate prints each new card's PIN once, as CSV; the store keeps only a
 // hash of it, and list never shows it.
 func (e *env) card(args []string) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", cardHelp)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	sub, rest, code, ok := e.subcommand("card", cardHelp, args)
+	if !ok {
+		return code
 	}
-	sub := args[0]
-	fs := newFlagSet("card "+sub, e.stderr, cardHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("card "+sub, cardHelp)
 	count := fs.Int("count", 0, "how many cards to generate")
 	value := fs.String("value", "", "each card's opening balance, a decimal AMOUNT such as 10 or 4.50")
 	currency := fs.String("currency", "EUR", "ISO 4217 currency of the balance")
@@ -48,7 +42,7 @@ func (e *env) card(args []string) int {
 	digits := fs.Int("digits", 12, "card number length, prefix included (6-20)")
 	pinDigits := fs.Int("pin-digits", 6, "PIN length (4-12)")
 	plan := fs.String("plan", "", "rate DECK the cards' calls are rated with (kaopu rate import); required unless every imported row names one")
-	pos, code, ok := e.positional("card", sub, cardHelp, fs, args[1:], map[string]int{"generate": 0, "import": 1, "list": 0, "block": 1, "unblock": 1})
+	pos, code, ok := e.positional("card", sub, cardHelp, fs, rest, map[string]int{"generate": 0, "import": 1, "list": 0, "block": 1, "unblock": 1})
 	if !ok {
 		return code
 	}

@@ -26,26 +26,20 @@ selected by start time; list shows the latest N (default 50, 0 for all).`
 const defaultCDRLimit = 50
 
 func (e *env) cdr(args []string) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", cdrHelp)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	sub, rest, code, ok := e.subcommand("cdr", cdrHelp, args)
+	if !ok {
+		return code
 	}
-	sub := args[0]
 	if sub != "list" && sub != "export" {
 		fmt.Fprintf(e.stderr, "kaopu cdr: unknown subcommand %q\nUsage: %s\n", sub, cdrHelp)
 		return exitUsage
 	}
-	fs := newFlagSet("cdr "+sub, e.stderr, cdrHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("cdr "+sub, cdrHelp)
 	from := fs.String("from", "", "first `DATE` (start time) to include")
 	to := fs.String("to", "", "last `DATE` to include")
 	limit := fs.Int("limit", defaultCDRLimit, "list: show the latest `N` records (0: all)")
 	format := fs.String("format", "csv", "export: csv or json")
-	pos, err := parse(fs, args[1:])
+	pos, err := parse(fs, rest)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

@@ -316,3 +316,26 @@ func (e *env) positional(cmd, sub, help string, fs *flag.FlagSet, args []string,
 	}
 	return pos, 0, true
 }
+
+// flagSet makes the flag set of a subcommand ("trunk add"), with the
+// flags every command takes (common) registered on it.
+func (e *env) flagSet(name, help string) (*flag.FlagSet, *common) {
+	fs := newFlagSet(name, e.stderr, help)
+	c := new(common)
+	c.register(fs)
+	return fs, c
+}
+
+// subcommand splits args into the subcommand and its flags (or prints the
+// help when there is none, or it is -h/--help); code is
+// the exit code when there is nothing more to do.
+func (e *env) subcommand(cmd, help string, args []string) (string, []string, int, bool) {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
+		fmt.Fprintf(e.stderr, "Usage: %s\n", help)
+		if len(args) == 0 {
+			return "", nil, exitUsage, false
+		}
+		return "", nil, exitOK, false
+	}
+	return args[0], args[1:], 0, true
+}

@@ -21,9 +21,7 @@ func (e *env) conf(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("conf "+sub, e.stderr, confHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("conf "+sub, confHelp)
 	pin := fs.String("pin", "", "DIGITS (0-9, up to 12) every caller must enter, ended by #; none by default")
 	maxN := fs.Int("max", 0, "participants at once; further callers get 486 Busy Here (0: no limit)")
 	name := fs.String("name", "", "a name for the room, shown in lists and logs")
@@ -46,7 +44,7 @@ func (e *env) conf(args []string) int {
 			return exitUsage
 		}
 	}
-	st, ok := e.openStore("conf", &c, fs)
+	st, ok := e.openStore("conf", c, fs)
 	if !ok {
 		return exitUsage
 	}

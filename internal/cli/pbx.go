@@ -177,9 +177,7 @@ func (e *env) group(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("group "+sub, e.stderr, groupHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("group "+sub, groupHelp)
 	members := fs.String("members", "", "comma-separated `USERS` (names or extensions), in hunt order")
 	strategy := fs.String("strategy", store.StrategyRingAll, "ringall (everyone at once) or hunt (one at a time, in order)")
 	ringTime := fs.Duration("ring-time", 20*time.Second, "how long the group rings (ringall) or each member rings (hunt)")
@@ -208,7 +206,7 @@ func (e *env) group(args []string) int {
 			return exitUsage
 		}
 	}
-	st, ok := e.openStore("group", &c, fs)
+	st, ok := e.openStore("group", c, fs)
 	if !ok {
 		return exitUsage
 	}
@@ -281,9 +279,7 @@ func (e *env) ivr(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("ivr "+sub, e.stderr, ivrHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("ivr "+sub, ivrHelp)
 	prompt := fs.String("prompt", "", "the menu's prompt, a WAV `FILE` of 16-bit PCM (converted to 8 kHz mono)")
 	options := optionFlags{}
 	fs.Var(options, "option", "`KEY=NUMBER`: the key sends the caller to a user, extension, group, menu or application number (repeat)")
@@ -318,7 +314,7 @@ func (e *env) ivr(args []string) int {
 			return e.fail(cmd, fmt.Errorf("--prompt %s: %w", *prompt, err))
 		}
 	}
-	st, ok := e.openStore("ivr", &c, fs)
+	st, ok := e.openStore("ivr", c, fs)
 	if !ok {
 		return exitUsage
 	}

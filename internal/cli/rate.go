@@ -28,23 +28,17 @@ from replaces the old one); --replace empties the deck first. A running
 server uses the new rates within a second.`
 
 func (e *env) rate(args []string) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", rateHelp)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	sub, rest, code, ok := e.subcommand("rate", rateHelp, args)
+	if !ok {
+		return code
 	}
-	sub := args[0]
-	fs := newFlagSet("rate "+sub, e.stderr, rateHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("rate "+sub, rateHelp)
 	currency := fs.String("currency", "EUR", "import: the deck's currency (ISO 4217)")
 	replace := fs.Bool("replace", false, "import: drop the deck's old rates first")
 	prefix := fs.String("prefix", "", "list: only prefixes starting with `P`")
 	limit := fs.Int("limit", 100, "list: at most `N` rows (0: all)")
 	at := fs.String("at", "", "lookup: rate in effect at `TIME` (YYYY-MM-DD or RFC 3339; default now)")
-	pos, err := parse(fs, args[1:])
+	pos, err := parse(fs, rest)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

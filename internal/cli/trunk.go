@@ -231,19 +231,6 @@ func (st *storeHandle) isRoom(ctx context.Context, number string) bool {
 	return err == nil
 }
 
-// subcommand splits args into a known subcommand and its flags; code is
-// the exit code when there is nothing more to do.
-func (e *env) subcommand(cmd, help string, args []string) (string, []string, int, bool) {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", help)
-		if len(args) == 0 {
-			return "", nil, exitUsage, false
-		}
-		return "", nil, exitOK, false
-	}
-	return args[0], args[1:], 0, true
-}
-
 func (e *env) fail(cmd string, err error) int {
 	fmt.Fprintf(e.stderr, "kaopu %s: %v\n", cmd, err)
 	return exitFail
@@ -255,9 +242,7 @@ func (e *env) trunk(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("trunk "+sub, e.stderr, trunkHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("trunk "+sub, trunkHelp)
 	var f trunkFlags
 	f.register(fs)
 	pos, code, ok := e.positional("trunk", sub, trunkHelp, fs, rest, map[string]int{"add": 1, "set": 1, "list": 0, "show": 1, "del": 1})
@@ -266,7 +251,7 @@ func (e *env) trunk(args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	st, ok := e.openStore("trunk", &c, fs)
+	st, ok := e.openStore("trunk", c, fs)
 	if !ok {
 		return exitUsage
 	}
@@ -363,9 +348,7 @@ func (e *env) route(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("route "+sub, e.stderr, routeHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("route "+sub, routeHelp)
 	pattern := fs.String("pattern", "", "dialed-number `PATTERN`: a prefix (0044) or _ pattern with X Z N [1-5] . ! (_0[1-9]X.)")
 	trunks := fs.String("trunks", "", "comma-separated trunk `NAMES`, tried in order")
 	strip := fs.Int("strip", 0, "digits removed from the front of the dialed number")
@@ -405,7 +388,7 @@ func (e *env) route(args []string) int {
 			return exitUsage
 		}
 	}
-	st, ok := e.openStore("route", &c, fs)
+	st, ok := e.openStore("route", c, fs)
 	if !ok {
 		return exitUsage
 	}
@@ -443,9 +426,7 @@ func (e *env) did(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("did "+sub, e.stderr, didHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("did "+sub, didHelp)
 	to := fs.String("to", "", "user name or extension the number rings, a conference room (kaopu conf add), a ring group's or IVR menu's number, a number of cards.access (the calling-card service), voicemail:USER (leave USER a message) or voicemail: (mailbox and PIN, to listen)")
 	viaTrunk := fs.String("trunk", "", "accept the number only from this trunk (default: any trunk)")
 	pos, code, ok := e.positional("did", sub, didHelp, fs, rest, map[string]int{"add": 1, "list": 0, "del": 1})
@@ -456,7 +437,7 @@ func (e *env) did(args []string) int {
 		fmt.Fprintf(e.stderr, "kaopu did add: --to is required\n")
 		return exitUsage
 	}
-	st, ok := e.openStore("did", &c, fs)
+	st, ok := e.openStore("did", c, fs)
 	if !ok {
 		return exitUsage
 	}

@@ -33,17 +33,11 @@ Policy flags (what is not given keeps its value; "default" follows the server):
 (see kaopu account); "none" detaches the user.`
 
 func (e *env) user(args []string) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintf(e.stderr, "Usage: %s\n", userHelp)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	sub, rest, code, ok := e.subcommand("user", userHelp, args)
+	if !ok {
+		return code
 	}
-	sub := args[0]
-	fs := newFlagSet("user "+sub, e.stderr, userHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("user "+sub, userHelp)
 	password := fs.String("password", "", "password (or KAOPU_PASSWORD)")
 	ext := fs.String("ext", "", "extension number")
 	mediaEnc := fs.String("media-encryption", "", "SRTP policy: optional, required or default")
@@ -52,7 +46,7 @@ func (e *env) user(args []string) int {
 	maxConc := fs.Int("max-concurrent", 0, "calls at once (0 the server's, -1 no cap)")
 	maxRate := fs.Int("max-per-minute", 0, "calls started per minute (0 the server's, -1 no cap)")
 	acct := fs.String("account", "", "set: billing `ACCOUNT` the user's calls are charged to (none: detach)")
-	pos, code, ok := e.positional("user", sub, userHelp, fs, args[1:], map[string]int{"add": 1, "set": 1, "del": 1, "passwd": 1, "list": 0, "import": 1})
+	pos, code, ok := e.positional("user", sub, userHelp, fs, rest, map[string]int{"add": 1, "set": 1, "del": 1, "passwd": 1, "list": 0, "import": 1})
 	if !ok {
 		return code
 	}

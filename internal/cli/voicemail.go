@@ -40,9 +40,7 @@ func (e *env) voicemail(args []string) int {
 	if !ok {
 		return code
 	}
-	fs := newFlagSet("voicemail "+sub, e.stderr, voicemailHelp)
-	var c common
-	c.register(fs)
+	fs, c := e.flagSet("voicemail "+sub, voicemailHelp)
 	pin := fs.String("pin", "", "DIGITS (4-12) asked when the mailbox is reached from elsewhere than the user's phone (a DID); keeps the old PIN when omitted")
 	// Not e.positional: list takes an optional argument (a range of
 	// counts per subcommand).
@@ -74,7 +72,7 @@ func (e *env) voicemail(args []string) int {
 			return exitUsage
 		}
 	}
-	st, ok := e.openStore("voicemail", &c, fs)
+	st, ok := e.openStore("voicemail", c, fs)
 	if !ok {
 		return exitUsage
 	}
